@@ -593,7 +593,7 @@ def print_stat(rows: list[Row], out: TextIO, sep: str | None, target: str, elaps
     w("\n")
 
 
-def cmd_stat(args: Sequence[str], out: TextIO) -> int:
+def cmd_stat(args: Sequence[str], out: TextIO, err_out: TextIO) -> int:
     sa = parse_stat_args(args)
     if sa is None:
         out.write(USAGE)
@@ -623,8 +623,8 @@ def cmd_stat(args: Sequence[str], out: TextIO) -> int:
             target = f"process id '{','.join(map(str, sa.pids))}'"
         session.disable()
         session.read()
-        print_stat(stat_rows(session, elapsed), out if sa.sep is None else sys.stderr,
-                   sa.sep, target, elapsed, rusage)
+        # Like perf, the counts go to stderr: the command's own stdout stays its own.
+        print_stat(stat_rows(session, elapsed), err_out, sa.sep, target, elapsed, rusage)
     finally:
         session.close()
     return status
@@ -647,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cmd == "list":
             return cmd_list(rest, out)
         if cmd == "stat":
-            return cmd_stat(rest, out)
+            return cmd_stat(rest, out, sys.stderr)
         raise UsageError(f"unknown command {cmd!r} (commands: list, stat)")
     except UsageError as err:
         sys.stderr.write(f"{PROG}: {err}\n")

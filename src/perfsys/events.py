@@ -301,18 +301,14 @@ class GenericEvent:
         return self.names[0]
 
 
-def _enum_members(prefix: str, exclude: Sequence[str] = ()) -> dict[str, int]:
-    c = _constants()
-    out: dict[str, int] = {}
-    for key in dir(c):
-        if not key.startswith(prefix):
-            continue
-        suffix = key[len(prefix) :]
-        if suffix == "MAX" or suffix.endswith("_MAX") or any(suffix.startswith(e) for e in exclude):
-            continue
-        value = getattr(c, key)
-        if isinstance(value, int):
-            out[suffix] = value
+def _enum_members(table: str, prefix: str) -> dict[str, int]:
+    """One generated enum table (``perf_hw_id``, ...) by suffix, without its ``*_MAX``."""
+    members: dict[str, int] = getattr(_constants(), table)
+    out = {
+        key[len(prefix) :]: value
+        for key, value in members.items()
+        if key.startswith(prefix) and not key.endswith("_MAX")
+    }
     return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
 
@@ -326,9 +322,9 @@ def _named(members: dict[str, int], table: dict[str, tuple[str, ...]]) -> list[t
 def generic_events() -> list[GenericEvent]:
     """Every generic hardware and software event, perf's names first."""
     out: list[GenericEvent] = []
-    for names, value in _named(_enum_members("PERF_COUNT_HW_", ("CACHE_",)), _HW_NAMES):
+    for names, value in _named(_enum_members("perf_hw_id", "PERF_COUNT_HW_"), _HW_NAMES):
         out.append(GenericEvent(names, _TYPE_HARDWARE, value))
-    for names, value in _named(_enum_members("PERF_COUNT_SW_"), _SW_NAMES):
+    for names, value in _named(_enum_members("perf_sw_ids", "PERF_COUNT_SW_"), _SW_NAMES):
         out.append(GenericEvent(names, _TYPE_SOFTWARE, value))
     return out
 
@@ -339,9 +335,9 @@ def cache_events() -> list[GenericEvent]:
     Each also answers to the other spellings perf accepts: ``l1d-read-miss``, ``LLC``
     (op read, result access), ``dTLB-misses`` and so on.
     """
-    caches = _named(_enum_members("PERF_COUNT_HW_CACHE_", ("OP_", "RESULT_")), _CACHE_NAMES)
-    ops_m = _enum_members("PERF_COUNT_HW_CACHE_OP_")
-    results_m = _enum_members("PERF_COUNT_HW_CACHE_RESULT_")
+    caches = _named(_enum_members("perf_hw_cache_id", "PERF_COUNT_HW_CACHE_"), _CACHE_NAMES)
+    ops_m = _enum_members("perf_hw_cache_op_id", "PERF_COUNT_HW_CACHE_OP_")
+    results_m = _enum_members("perf_hw_cache_op_result_id", "PERF_COUNT_HW_CACHE_RESULT_")
     ops = _named(ops_m, _CACHE_OP_NAMES)
     results = _named(results_m, _CACHE_RESULT_NAMES)
     op_suffix = {v: k for k, v in ops_m.items()}
@@ -983,8 +979,11 @@ class EventCatalog:
             if self._special_term(spec, key, value, text):
                 continue
             if pmu.name == "uprobe" and key in ("path", "offset", "func", "symbol"):
-                if value is None:
-                    raise ValueError(f"term {key!r} needs a value in {text!r}")
+                if not value:
+                    raise ValueError(
+                        f"term {key!r} needs a value in {text!r} "
+                        '(quote values that contain "/": path="/usr/bin/x")'
+                    )
                 if key == "path":
                     probe_path = value
                 else:

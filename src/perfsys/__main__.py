@@ -1,7 +1,8 @@
 """``python -m perfsys``: a small ``perf list`` and ``perf stat`` on perfsys's public API.
 
     python -m perfsys list [PATTERN]
-    python -m perfsys stat [-e EVENTS]... [-x SEP] [--timeout MS] (-p PID[,PID...] | [--] COMMAND...)
+    python -m perfsys stat [-e EVENTS]... [-x SEP] [--timeout MS]
+                           (-p PID[,PID...] | [--] COMMAND...)
 
 Bad event names and bad command lines print one line on stderr and exit with status 2;
 ``stat`` of a command exits with the command's status (128 + N when signal N ended it).
@@ -14,7 +15,6 @@ import os
 import select
 import shlex
 import signal
-import struct
 import sys
 import time
 from collections.abc import Sequence
@@ -92,7 +92,7 @@ def _probe(spec_type: int, config: int, cpus: tuple[int, ...] | None = None,
             attr.exclude_hv = 1
         pid, cpu = (0, -1) if not cpus else (-1, cpus[0])
         try:
-            fd = perfsys.perf_event_open(attr, pid, cpu)
+            fd = _open(attr, pid, cpu, -1)
         except OSError as err:
             if err.errno in (errno.EACCES, errno.EPERM) and not excl:
                 continue
@@ -143,7 +143,8 @@ def cmd_list(args: Sequence[str], out: TextIO) -> int:
             w(f"      format: unreadable ({err})\n")
             formats = {}
         if formats:
-            w("      format: " + ", ".join(f"{k}={f.describe()}" for k, f in formats.items()) + "\n")
+            terms = ", ".join(f"{k}={f.describe()}" for k, f in formats.items())
+            w(f"      format: {terms}\n")
         for alias in pmu.aliases.values():
             if pattern is not None and not wanted(pmu.name, alias.name):
                 continue
@@ -269,7 +270,9 @@ def parse_stat_args(args: Sequence[str]) -> StatArgs | None:
         elif a == "--timeout" or a.startswith("--timeout="):
             text = value(a) if a == "--timeout" else a.partition("=")[2]
             if not text.isdigit() or int(text) <= 0:
-                raise UsageError(f"stat: --timeout takes a positive number of milliseconds, not {text!r}")
+                raise UsageError(
+                    f"stat: --timeout takes a positive number of milliseconds, not {text!r}"
+                )
             sa.timeout_ms = int(text)
         elif a.startswith("-") and a != "-":
             raise UsageError(f"stat: unknown option {a!r} (see: {PROG} stat --help)")
@@ -282,7 +285,7 @@ def parse_stat_args(args: Sequence[str]) -> StatArgs | None:
     if sa.pids and sa.command:
         raise UsageError("stat: give either -p PID or a COMMAND, not both")
     if not sa.pids and not sa.command:
-        raise UsageError(f"stat: nothing to count: give a COMMAND (after --) or -p PID")
+        raise UsageError("stat: nothing to count: give a COMMAND (after --) or -p PID")
     if any(not e.strip() for e in sa.events):
         raise UsageError("stat: empty event list")
     return sa
@@ -300,20 +303,29 @@ class Counter:
     running: int = 0
 
 
-def _read_u64s(fd: int, n: int) -> list[int]:
-    data = os.read(fd, 8 * n)
-    if len(data) != 8 * n:
-        raise Failure(f"short read from a counter: {len(data)} of {8 * n} bytes")
-    return list(struct.unpack(f"={n}Q", data))
-
-
 def _read_format(group: bool) -> int:
     f = constants.PERF_FORMAT_TOTAL_TIME_ENABLED | constants.PERF_FORMAT_TOTAL_TIME_RUNNING
     return f | constants.PERF_FORMAT_GROUP if group else f
 
 
+def _core(name: str) -> Any:
+    """``perfsys.<name>`` (``ioctls.ENABLE`` etc. through ``perfsys.ioctls``)."""
+    if name.startswith("ioctl_"):
+        ioctls = getattr(perfsys, "ioctls", None)
+        if ioctls is not None:
+            return getattr(ioctls, name[len("ioctl_") :])
+    elif hasattr(perfsys, name):
+        return getattr(perfsys, name)
+    return getattr(perfsys._perfsys, name)  # before the shim re-exports it
+
+
+def _open(attr: Any, pid: int, cpu: int, group_fd: int) -> int:
+    fd: int = _core("perf_event_open")(attr, pid, cpu, group_fd, 0)
+    return fd
+
+
 def _ioctl(name: str, fd: int, flags: int) -> None:
-    getattr(perfsys.ioctls, name)(fd, flags)
+    _core(f"ioctl_{name}")(fd, flags)
 
 
 class Session:
@@ -353,13 +365,11 @@ class Session:
                 "inherit": 1 if pid > 0 else 0,
                 "disabled": 1 if is_leader else 0,
             }
-            if "inherit" in c.spec.fields:
-                fields["inherit"] = c.spec.fields["inherit"] if pid > 0 else 0
             if self.enable_on_exec and is_leader and pid > 0:
                 fields["enable_on_exec"] = 1
             attr = c.spec.attr(**fields)
             try:
-                fd = perfsys.perf_event_open(attr, pid, cpu, leader)
+                fd = _open(attr, pid, cpu, leader)
             except OSError as err:
                 if err.errno in NOT_SUPPORTED:
                     c.unsupported = errno.errorcode.get(err.errno or 0, "?")
@@ -393,22 +403,22 @@ class Session:
 
     def read(self) -> None:
         """Add each target's counts into the counters (call once, after disable)."""
-        for leader, as_group, members in self.reads:
+        read = _core("read")
+        for fd, as_group, members in self.reads:
+            r = read(fd, _read_format(as_group))
             if as_group:
-                n = len(members)
-                nr, enabled, running, *values = _read_u64s(leader, 3 + n)
-                if nr != n:
-                    raise Failure(f"group read returned {nr} values for {n} events")
-                for c, v in zip(members, values, strict=True):
-                    c.value += v
-                    c.enabled += enabled
-                    c.running += running
+                if len(r.values) != len(members):
+                    raise Failure(f"group read returned {len(r.values)} values for "
+                                  f"{len(members)} events")
+                for c, m in zip(members, r.values, strict=True):
+                    c.value += m.value
+                    c.enabled += r.time_enabled
+                    c.running += r.time_running
             else:
                 (c,) = members
-                v, enabled, running = _read_u64s(leader, 3)
-                c.value += v
-                c.enabled += enabled
-                c.running += running
+                c.value += r.value
+                c.enabled += r.time_enabled
+                c.running += r.time_running
 
     def close(self) -> None:
         for counters in self.counters:

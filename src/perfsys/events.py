@@ -43,12 +43,12 @@ from typing import Any
 
 __all__ = [
     "CONFIG_FIELDS",
+    "PMU",
     "EventAlias",
     "EventCatalog",
     "EventGroup",
     "EventSpec",
     "FormatField",
-    "PMU",
     "TracefsNotMounted",
     "parse_event",
     "parse_events",
@@ -312,7 +312,9 @@ def _enum_members(table: str, prefix: str) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: kv[1]))
 
 
-def _named(members: dict[str, int], table: dict[str, tuple[str, ...]]) -> list[tuple[tuple[str, ...], int]]:
+def _named(
+    members: dict[str, int], table: dict[str, tuple[str, ...]]
+) -> list[tuple[tuple[str, ...], int]]:
     return [
         (table.get(suffix, (suffix.lower().replace("_", "-"),)), value)
         for suffix, value in members.items()
@@ -372,7 +374,7 @@ def cache_events() -> list[GenericEvent]:
 # the result of parsing
 # ---------------------------------------------------------------------------
 
-_MODIFIERS = "ukhIGHpDeS"
+_MODIFIERS = "ukhIGHpDe"
 
 
 @dataclass
@@ -751,7 +753,7 @@ class EventCatalog:
         bad = [c for c in mods if c not in _MODIFIERS]
         if bad:
             raise ValueError(
-                f"bad modifier {bad[0]!r} in {text!r} (modifiers: u k h I G H p pp ppp D e S)"
+                f"bad modifier {bad[0]!r} in {text!r} (modifiers: u k h I G H p pp ppp D e)"
             )
         if mods.count("p") > 3:
             raise ValueError(f"too many 'p' modifiers in {text!r} (precise_ip is at most 3)")
@@ -776,8 +778,6 @@ class EventCatalog:
             f["pinned"] = 1
         if "e" in mods:
             f["exclusive"] = 1
-        if "S" in mods:
-            f["inherit"] = 0
 
     def _parse_breakpoint(self, text: str) -> EventSpec:
         c = _constants()
@@ -825,7 +825,9 @@ class EventCatalog:
         if kind.startswith("u"):
             path, sep, where = body.rpartition(":")
             if not sep or not path or not where:
-                raise ValueError(f"cannot parse {text!r} ({kind}:PATH:SYMBOL[+OFF] or {kind}:PATH:OFFSET)")
+                raise ValueError(
+                    f"cannot parse {text!r} ({kind}:PATH:SYMBOL[+OFF] or {kind}:PATH:OFFSET)"
+                )
             spec = self._uprobe(text, self.pmu("uprobe"), path, where, retprobe)
         else:
             func, plus, off = body.partition("+")
@@ -840,7 +842,9 @@ class EventCatalog:
     def _set_retprobe(self, spec: EventSpec, pmu: PMU) -> None:
         fmt = pmu.formats.get("retprobe")
         if fmt is None:
-            raise ValueError(f"PMU {pmu.name!r} has no 'retprobe' format: cannot make a return probe")
+            raise ValueError(
+                f"PMU {pmu.name!r} has no 'retprobe' format: cannot make a return probe"
+            )
         setattr(spec, fmt.config, fmt.insert(getattr(spec, fmt.config), 1))
 
     def _uprobe(self, text: str, pmu: PMU, path: str, where: str, retprobe: bool) -> EventSpec:
@@ -848,7 +852,8 @@ class EventCatalog:
             offset = _number(where, f"uprobe offset in {text!r}")
         else:
             sym, plus, off = where.partition("+")
-            offset = elf_symbol_offset(path, sym) + (_number(off, f"offset in {text!r}") if plus else 0)
+            extra = _number(off, f"offset in {text!r}") if plus else 0
+            offset = elf_symbol_offset(path, sym) + extra
         spec = EventSpec(text, text, pmu.type, pmu=pmu.name)
         spec.strings["uprobe_path"] = os.fsencode(path)
         spec.fields["probe_offset"] = offset

@@ -12,12 +12,14 @@ int main(int argc, char **argv)
         return 100;
     long pages = atol(argv[1]), sleeps = atol(argv[2]);
     long size = sysconf(_SC_PAGESIZE);
-    volatile char *p = mmap(NULL, (size_t)(pages * size), PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return 101;
-    for (long i = 0; i < pages; i++)
-        p[i * size] = 1;
+    if (pages > 0) {
+        volatile char *p = mmap(NULL, (size_t)(pages * size), PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return 101;
+        for (long i = 0; i < pages; i++)
+            p[i * size] = 1;
+    }
     struct timespec ts = {0, 1000000};
     for (long i = 0; i < sleeps; i++)
         nanosleep(&ts, NULL);

@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import os
 import select
-import shlex
 import signal
 import sys
 import time
@@ -129,10 +128,10 @@ def cmd_list(args: Sequence[str], out: TextIO) -> int:
     cat = EventCatalog()
     w = out.write
 
-    w(f"PMUs ({cat.devices_dir}):\n")
-    for pmu in cat.pmus.values():
-        if not wanted(pmu.name, *pmu.aliases):
-            continue
+    pmus = [p for p in cat.pmus.values() if wanted(p.name, *p.aliases)]
+    if pmus or pattern is None:
+        w(f"PMUs ({cat.devices_dir}):\n")
+    for pmu in pmus:
         w(f"  {pmu.name:<24} type {pmu.type}")
         if pmu.cpus is not None:
             w(f"  cpus {_cpu_ranges(pmu.cpus)}")
@@ -171,7 +170,9 @@ def cmd_list(args: Sequence[str], out: TextIO) -> int:
             continue
         w(f"\n{title}:\n")
         for ev in shown:
-            w(f"  {_generic_line(ev):<48}{_mark(_probe(ev.type, ev.config))}".rstrip() + "\n")
+            # cache events answer to dozens of spellings: list perf's own, as perf does
+            label = ev.name if ev.type == constants.PERF_TYPE_HW_CACHE else _generic_line(ev)
+            w(f"  {label:<48}{_mark(_probe(ev.type, ev.config))}".rstrip() + "\n")
 
     if wanted("raw", "mem:", "breakpoint", "uprobe", "kprobe"):
         w("\nOther syntax:\n")
@@ -625,7 +626,7 @@ def cmd_stat(args: Sequence[str], out: TextIO, err_out: TextIO) -> int:
             except ExecFailed as err:
                 sys.stderr.write(f"{PROG}: stat: {err}\n")
                 return err.status
-            target = f"'{shlex.join(sa.command)}'"
+            target = f"'{' '.join(sa.command)}'"
         else:
             session.open()
             session.enable()

@@ -110,7 +110,7 @@ def _generic_line(ev: GenericEvent) -> str:
     return " OR ".join(ev.names)
 
 
-def cmd_list(args: Sequence[str], out: TextIO) -> int:
+def cmd_list(args: Sequence[str], out: TextIO, catalog: EventCatalog | None = None) -> int:
     pattern = None
     for a in args:
         if a in ("-h", "--help"):
@@ -125,7 +125,7 @@ def cmd_list(args: Sequence[str], out: TextIO) -> int:
     def wanted(*names: str) -> bool:
         return pattern is None or any(pattern.lower() in n.lower() for n in names)
 
-    cat = EventCatalog()
+    cat = EventCatalog() if catalog is None else catalog
     w = out.write
 
     pmus = [p for p in cat.pmus.values() if wanted(p.name, *p.aliases)]

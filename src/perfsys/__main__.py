@@ -356,21 +356,30 @@ class Session:
     def _open_group(self, group: EventGroup, counters: list[Counter], pid: int, cpu: int) -> None:
         leader = -1
         members: list[Counter] = []
-        as_group = group.braced and len(group.events) > 1
+        braced = group.braced and len(group.events) > 1
+        group_read = braced  # read the group in one call through its leader
         for c in counters:
             if c.unsupported:
                 continue
             is_leader = leader < 0
             fields: dict[str, int] = {
-                "read_format": _read_format(as_group and is_leader),
+                "read_format": _read_format(group_read and is_leader),
                 "inherit": 1 if pid > 0 else 0,
                 "disabled": 1 if is_leader else 0,
             }
             if self.enable_on_exec and is_leader and pid > 0:
                 fields["enable_on_exec"] = 1
-            attr = c.spec.attr(**fields)
             try:
-                fd = _open(attr, pid, cpu, leader)
+                try:
+                    fd = _open(c.spec.attr(**fields), pid, cpu, leader)
+                except OSError as err:
+                    # Kernels before 6.x refuse PERF_FORMAT_GROUP with inherit: then the
+                    # group is still opened as one, and each member read on its own.
+                    if not (err.errno == errno.EINVAL and group_read and is_leader):
+                        raise
+                    group_read = False
+                    fields["read_format"] = _read_format(False)
+                    fd = _open(c.spec.attr(**fields), pid, cpu, leader)
             except OSError as err:
                 if err.errno in NOT_SUPPORTED:
                     c.unsupported = errno.errorcode.get(err.errno or 0, "?")
@@ -383,14 +392,14 @@ class Session:
                 raise Failure(what) from err
             c.fds.append(fd)
             if is_leader:
-                leader = fd
                 if pid == -1:
                     self.cpu_wide.append(fd)
+                if braced:
+                    leader = fd
             members.append(c)
-            if not as_group:  # lone events: each is its own leader
+            if not group_read:  # read each event through its own fd
                 self.reads.append((fd, False, [c]))
-                leader = -1
-        if as_group and leader >= 0:
+        if group_read and leader >= 0:
             self.reads.append((leader, True, members))
 
     def enable(self, cpu_wide_only: bool = False) -> None:

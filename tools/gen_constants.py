@@ -330,7 +330,7 @@ def read_headers() -> Headers:
 def literal(value: int, spelling: str) -> str:
     if value < 0:
         return str(value)
-    if "0x" in spelling.lower() or "<<" in spelling or value >= 1 << 32:
+    if any(t in spelling.lower() for t in ("0x", "<<", "|")) or value >= 1 << 16:
         return hex(value)
     return str(value)
 

@@ -248,7 +248,7 @@ perf_event_sample_format: Final = _ro({
     "PERF_SAMPLE_MAX": PERF_SAMPLE_MAX,
 })
 
-PERF_SAMPLE_WEIGHT_TYPE: Final = 16793600
+PERF_SAMPLE_WEIGHT_TYPE: Final = 0x1004000
 
 # enum perf_branch_sample_type_shift
 PERF_SAMPLE_BRANCH_USER_SHIFT: Final = 0
@@ -438,7 +438,7 @@ PERF_BR_ARM64_DEBUG_HALT: Final = 4
 PERF_BR_ARM64_DEBUG_EXIT: Final = 5
 PERF_BR_ARM64_DEBUG_INST: Final = 6
 PERF_BR_ARM64_DEBUG_DATA: Final = 7
-PERF_SAMPLE_BRANCH_PLM_ALL: Final = 7
+PERF_SAMPLE_BRANCH_PLM_ALL: Final = 0x7
 
 # enum perf_sample_regs_abi
 PERF_SAMPLE_REGS_ABI_NONE: Final = 0
@@ -775,9 +775,9 @@ hw_breakpoint_len: Final = _ro({
 HW_BREAKPOINT_EMPTY: Final = 0
 HW_BREAKPOINT_R: Final = 1
 HW_BREAKPOINT_W: Final = 2
-HW_BREAKPOINT_RW: Final = 3
+HW_BREAKPOINT_RW: Final = 0x3
 HW_BREAKPOINT_X: Final = 4
-HW_BREAKPOINT_INVALID: Final = 7
+HW_BREAKPOINT_INVALID: Final = 0x7
 hw_breakpoint_type: Final = _ro({
     "HW_BREAKPOINT_EMPTY": HW_BREAKPOINT_EMPTY,
     "HW_BREAKPOINT_R": HW_BREAKPOINT_R,

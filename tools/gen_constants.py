@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import keyword
 import os
 import sys
 from collections.abc import Iterator
@@ -354,6 +355,26 @@ def field_lines(rec: Record, indent: str) -> list[str]:
     return out
 
 
+def py_type(ctype: str) -> str:
+    """The Python type a ctypes member reads as, for type checkers."""
+    parts = ctype.split(" * ")
+    if len(parts) > 1:
+        inner = parts[0]
+        for _ in parts[1:]:
+            inner = f"Array[{inner}]"
+        return inner
+    return {"c_char": "bytes", "c_void_p": "int | None"}.get(ctype, "int" if
+                                                           ctype.startswith("c_") else ctype)
+
+
+def flat_fields(rec: Record) -> Iterator[Field]:
+    for f in rec.fields:
+        if f.record is not None:
+            yield from flat_fields(f.record)
+        else:
+            yield f
+
+
 def class_name(rec: Record, top: str) -> str:
     return rec.name if rec.name == top else f"_{rec.name}"
 
@@ -387,6 +408,12 @@ def emit_record(rec: Record, be: Record) -> list[str]:
         if cls.name == rec.name:
             out.append(f'    """{"union" if cls.kind == "union" else "struct"} {rec.name} '
                        f'({cls.size} bytes) of <{rec.header}>."""')
+            out.append("")
+        if cls.name == rec.name:
+            # what each member reads as, for type checkers (ctypes ignores these)
+            for f in flat_fields(cls):
+                if not keyword.iskeyword(f.name):
+                    out.append(f"    {f.name}: {py_type(f.ctype)}")
             out.append("")
         anon = [f.name for f in cls.fields if f.record is not None]
         if anon:
@@ -434,6 +461,7 @@ def render(doc: str) -> str:
     out.append("# typing is for type checkers only: importing it would double the import time.")
     out.append("TYPE_CHECKING = False")
     out.append("if TYPE_CHECKING:")
+    out.append("    from ctypes import Array")
     out.append("    from typing import Any, Final")
     out.append("")
     ioctls = [m.name for m in macros if m.value is None]

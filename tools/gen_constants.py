@@ -153,6 +153,8 @@ class Record:
     align: int
     header: str = ""
     line: int = 0
+    # every member's offset in bits, as the compiler lays it out (top level only)
+    bit_offsets: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def shape(self) -> tuple[object, ...]:
         return (
@@ -258,6 +260,11 @@ def scan(tu: ci.TranslationUnit) -> tuple[list[Macro], list[Enum], list[Record],
                 cur.is_definition() and h in HEADERS and not cur.is_anonymous():
             rec = read_record(cur, cur.spelling)
             rec.header, rec.line = h, cur.location.line
+            for f in flat_fields(rec):
+                offset = cur.type.get_offset(f.name)
+                if offset < 0:
+                    fail(f"libclang gives no offset for {rec.name}.{f.name}")
+                rec.bit_offsets[f.name] = offset
             records.append(rec)
     return macros, enums, records, version
 
@@ -439,8 +446,64 @@ def emit_record(rec: Record, be: Record) -> list[str]:
     return out
 
 
+def build_ctypes(rec: Record, byteorder: str, cache: dict[str, type]) -> type:
+    """A ctypes class for `rec` laid out in `byteorder`, whatever the host's."""
+    import ctypes
+
+    fields: list[tuple[object, ...]] = []
+    for f in rec.fields:
+        if f.record is not None:
+            fields.append((f.name, build_ctypes(f.record, byteorder, cache)))
+            continue
+        parts = f.ctype.split(" * ")
+        t = cache[parts[0]] if parts[0] in cache else getattr(ctypes, parts[0])
+        for n in parts[1:]:
+            t = t * int(n)
+        fields.append((f.name, t) if f.bits is None else (f.name, t, f.bits))
+    prefix = "LittleEndian" if byteorder == "little" else "BigEndian"
+    base = getattr(ctypes, prefix + ("Union" if rec.kind == "union" else "Structure"))
+    anon = tuple(f.name for f in rec.fields if f.record is not None)
+    cls = type(rec.name, (base,), {"_anonymous_": anon, "_fields_": fields})
+    # Already in `byteorder`: an enclosing record of that byte order takes it as it is.
+    cls.__ctype_be__ = cls.__ctype_le__ = cls  # type: ignore[attr-defined]
+    cache[rec.name] = cls
+    return cls
+
+
+def verify(rec: Record, byteorder: str) -> None:
+    """Check the ctypes layout of `rec` against the compiler's, bit for bit:
+    size, alignment, and where each member's first bit lies and how many it has."""
+    import ctypes
+
+    cls = build_ctypes(rec, byteorder, {})
+    where = f"{rec.name} ({byteorder}-endian)"
+    if (ctypes.sizeof(cls), ctypes.alignment(cls)) != (rec.size, rec.align):
+        fail(f"{where}: ctypes lays it out in {ctypes.sizeof(cls)} bytes aligned to "
+             f"{ctypes.alignment(cls)}, the compiler in {rec.size} aligned to {rec.align}")
+    for f in flat_fields(rec):
+        if f.bits is None:
+            got = getattr(cls, f.name).offset * 8
+        else:
+            obj = cls()
+            setattr(obj, f.name, (1 << f.bits) - 1)
+            image = bytes(obj)
+            # bit k of the record: byte k // 8, counted from its LSB on little-endian
+            # machines and from its MSB on big-endian ones, as compilers allocate
+            set_bits = [8 * i + (j if byteorder == "little" else 7 - j)
+                        for i, b in enumerate(image) for j in range(8) if b >> j & 1]
+            if len(set_bits) != f.bits:
+                fail(f"{where}: ctypes gives {f.name} {len(set_bits)} bits, not {f.bits}")
+            got = min(set_bits)
+        if got != rec.bit_offsets[f.name]:
+            fail(f"{where}: ctypes puts {f.name} at bit {got}, "
+                 f"the compiler at bit {rec.bit_offsets[f.name]}")
+
+
 def render(doc: str) -> str:
     macros, enums, records, be, version = read_headers()
+    for rec in records:
+        verify(rec, "little")
+        verify(be[rec.name], "big")
     zig = package_version("ziglang")
     ver = ".".join(str(v) for v in (version[0], version[1]))
     out: list[str] = []

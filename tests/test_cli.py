@@ -14,7 +14,7 @@ import pytest
 
 import perfsys
 from perfsys import constants as C
-from perfsys.__main__ import Counter, Row, Session, _core, main, print_stat, stat_rows
+from perfsys.__main__ import Counter, Row, Session, main, print_stat, stat_rows
 from perfsys.events import EventGroup, parse_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def test_list_marks_what_cannot_open() -> None:
     attr = perfsys.perf_event_attr()
     attr.type, attr.config, attr.disabled = C.PERF_TYPE_HARDWARE, C.PERF_COUNT_HW_CPU_CYCLES, 1
     try:
-        os.close(_core("perf_event_open")(attr, 0, -1))
+        os.close(perfsys.perf_event_open(attr, 0, -1))
     except OSError as err:
         import errno
 
@@ -138,7 +138,7 @@ def test_stat_human_output(workload: Path) -> None:
     try:
         parse_event("cycles").attr()
         attr = parse_event("cycles").attr(disabled=1)
-        os.close(_core("perf_event_open")(attr, 0, -1))
+        os.close(perfsys.perf_event_open(attr, 0, -1))
     except OSError:
         assert cy.split()[:2] == ["<not", "supported>"]
     assert "seconds time elapsed" in r.stderr

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import perfsys
 from perfsys import constants as C
-from perfsys.__main__ import _core
 from perfsys.events import EventCatalog, EventSpec, elf_symbol_offset, parse_event, parse_events
 
 DEVICES = Path("/sys/bus/event_source/devices")
@@ -26,18 +26,18 @@ def cat() -> EventCatalog:
 
 def open_spec(spec: EventSpec, pid: int = 0) -> int:
     attr = spec.attr(disabled=1)
-    return _core("perf_event_open")(attr, pid, -1)
+    return perfsys.perf_event_open(attr, pid, -1)
 
 
 def count_of(spec: EventSpec, work: object) -> int:
     """Open ``spec`` on this thread, run ``work()``, return the count."""
     fd = open_spec(spec)
     try:
-        _core("ioctl_RESET")(fd, 0)
-        _core("ioctl_ENABLE")(fd, 0)
+        perfsys.ioctls.RESET(fd, 0)
+        perfsys.ioctls.ENABLE(fd, 0)
         work()  # type: ignore[operator]
-        _core("ioctl_DISABLE")(fd, 0)
-        return int.from_bytes(os.read(fd, 8), "little" if os.sys.byteorder == "little" else "big")
+        perfsys.ioctls.DISABLE(fd, 0)
+        return perfsys.read_value(fd)
     finally:
         os.close(fd)
 

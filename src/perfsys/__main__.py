@@ -309,24 +309,12 @@ def _read_format(group: bool) -> int:
     return f | constants.PERF_FORMAT_GROUP if group else f
 
 
-def _core(name: str) -> Any:
-    """``perfsys.<name>`` (``ioctls.ENABLE`` etc. through ``perfsys.ioctls``)."""
-    if name.startswith("ioctl_"):
-        ioctls = getattr(perfsys, "ioctls", None)
-        if ioctls is not None:
-            return getattr(ioctls, name[len("ioctl_") :])
-    elif hasattr(perfsys, name):
-        return getattr(perfsys, name)
-    return getattr(perfsys._perfsys, name)  # before the shim re-exports it
-
-
 def _open(attr: Any, pid: int, cpu: int, group_fd: int) -> int:
-    fd: int = _core("perf_event_open")(attr, pid, cpu, group_fd, 0)
-    return fd
+    return perfsys.perf_event_open(attr, pid, cpu, group_fd, 0)
 
 
 def _ioctl(name: str, fd: int, flags: int) -> None:
-    _core(f"ioctl_{name}")(fd, flags)
+    getattr(perfsys.ioctls, name)(fd, flags)
 
 
 class Session:
@@ -413,22 +401,22 @@ class Session:
 
     def read(self) -> None:
         """Add each target's counts into the counters (call once, after disable)."""
-        read = _core("read")
+        read = perfsys.read
         for fd, as_group, members in self.reads:
             r = read(fd, _read_format(as_group))
-            if as_group:
+            if isinstance(r, perfsys.GroupValues):
                 if len(r.values) != len(members):
                     raise Failure(f"group read returned {len(r.values)} values for "
                                   f"{len(members)} events")
                 for c, m in zip(members, r.values, strict=True):
                     c.value += m.value
-                    c.enabled += r.time_enabled
-                    c.running += r.time_running
+                    c.enabled += r.time_enabled or 0
+                    c.running += r.time_running or 0
             else:
                 (c,) = members
                 c.value += r.value
-                c.enabled += r.time_enabled
-                c.running += r.time_running
+                c.enabled += r.time_enabled or 0
+                c.running += r.time_running or 0
 
     def close(self) -> None:
         for counters in self.counters:

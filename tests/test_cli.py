@@ -279,3 +279,31 @@ def test_multiplexed_counts_are_scaled_and_marked() -> None:
     c.running = 0
     assert stat_rows(session, 1.0)[0].value == "<not counted>"
     c.fds.clear()
+
+
+def test_stat_ctrl_c_goes_to_the_command() -> None:
+    """Ctrl-C (SIGINT to the terminal's process group) ends the command, not perfsys,
+    which still prints the counts and exits with 128 + SIGINT, as the shell would."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    p = subprocess.Popen(
+        [sys.executable, "-m", "perfsys", "stat", "-x,", "-e", "task-clock", "--", "sleep", "30"],
+        stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )
+    try:
+        # wait until the command has exec'd: perfsys's child becomes "sleep"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            kids = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+            if kids and Path(f"/proc/{kids[0]}/comm").read_text().strip() == "sleep":
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the command never started")
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 128 + signal.SIGINT
+    assert ",msec,task-clock," in err

@@ -75,27 +75,18 @@ class Failure(Exception):
 # ---------------------------------------------------------------------------
 
 
-def _probe(spec_type: int, config: int, cpus: tuple[int, ...] | None = None,
-           spec: EventSpec | None = None) -> str | None:
-    """Try to open an event for this process; None if it opens, else why not."""
-    for excl in (0, 1):
-        if spec is not None:
-            attr = spec.attr(disabled=1)
-        else:
-            attr = perfsys.perf_event_attr()
-            attr.type = spec_type
-            attr.config = config
-            attr.disabled = 1
-        if excl:  # perf_event_paranoid may forbid kernel counting to this user
-            attr.exclude_kernel = 1
-            attr.exclude_hv = 1
-        pid, cpu = (0, -1) if not cpus else (-1, cpus[0])
+def _probe(spec: EventSpec, cpus: tuple[int, ...] | None = None) -> str | None:
+    """Try to open ``spec`` for this process (or its PMU's first CPU); None if it opens."""
+    pid, cpu = (0, -1) if not cpus else (-1, cpus[0])
+    for fields in ({"disabled": 1}, {"disabled": 1, "exclude_kernel": 1, "exclude_hv": 1}):
         try:
-            fd = _open(attr, pid, cpu, -1)
+            fd = _open(spec.attr(**fields), pid, cpu, -1)
         except OSError as err:
-            if err.errno in (errno.EACCES, errno.EPERM) and not excl:
-                continue
+            if err.errno in (errno.EACCES, errno.EPERM) and "exclude_kernel" not in fields:
+                continue  # perf_event_paranoid may allow it without kernel counting
             name = errno.errorcode.get(err.errno or 0, str(err.errno))
+            if err.errno in (errno.EACCES, errno.EPERM):
+                return f"not permitted here: {name}"
             return f"not supported here: {name}"
         os.close(fd)
         return None
@@ -149,7 +140,7 @@ def cmd_list(args: Sequence[str], out: TextIO, catalog: EventCatalog | None = No
                 continue
             try:
                 spec = cat.parse(f"{pmu.name}/{alias.name}/")
-                why = _probe(spec.type, spec.config, pmu.cpus, spec)
+                why = _probe(spec, pmu.cpus)
             except ValueError as err:
                 why = f"cannot parse: {err}"
             extra = ""
@@ -172,11 +163,12 @@ def cmd_list(args: Sequence[str], out: TextIO, catalog: EventCatalog | None = No
         for ev in shown:
             # cache events answer to dozens of spellings: list perf's own, as perf does
             label = ev.name if ev.type == constants.PERF_TYPE_HW_CACHE else _generic_line(ev)
-            w(f"  {label:<48}{_mark(_probe(ev.type, ev.config))}".rstrip() + "\n")
+            why = _probe(EventSpec(ev.name, ev.name, ev.type, ev.config))
+            w(f"  {label:<48}{_mark(why)}".rstrip() + "\n")
 
     if wanted("raw", "mem:", "breakpoint", "uprobe", "kprobe"):
         w("\nOther syntax:\n")
-        raw = _probe(constants.PERF_TYPE_RAW, 0)
+        raw = _probe(EventSpec("r0", "r0", constants.PERF_TYPE_RAW, 0))
         w(f"  {'rNNN (raw PMU config, hex)':<48}{_mark(raw)}".rstrip() + "\n")
         w("  mem:ADDR[/LEN][:r|w|rw|x]                       (hardware breakpoint)\n")
         w("  PMU/term=value,.../                             (terms from the PMU's format)\n")

@@ -39,7 +39,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from perfsys.constants import perf_event_attr
 
 __all__ = [
     "CONFIG_FIELDS",
@@ -402,7 +405,7 @@ class EventSpec:
     unit: str = ""
     cpus: tuple[int, ...] | None = None
 
-    def attr(self, **extra: int) -> Any:
+    def attr(self, **extra: int) -> perf_event_attr:
         """A fresh ``perfsys.perf_event_attr`` for this event; ``extra`` sets more fields.
 
         Pointer fields point into buffers attached to the returned attr (as

@@ -52,7 +52,12 @@ __all__ = [
     "EventGroup",
     "EventSpec",
     "FormatField",
+    "GenericEvent",
     "TracefsNotMounted",
+    "cache_events",
+    "elf_symbol_offset",
+    "generic_events",
+    "iter_specs",
     "parse_event",
     "parse_events",
 ]

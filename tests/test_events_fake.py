@@ -353,3 +353,17 @@ def test_list_shows_the_fake_tree(cat: EventCatalog) -> None:
     cmd_list(["wakeup"], out, cat)
     assert "  sched:sched_wakeup" in out.getvalue().splitlines()
     assert "intel_pt" not in out.getvalue()
+
+
+def test_generic_event_on_a_pmu_uses_the_extended_type(cat: EventCatalog) -> None:
+    spec = cat.parse("cpu/cycles/")
+    assert spec.type == constants.PERF_TYPE_HARDWARE
+    assert spec.config == constants.PERF_COUNT_HW_CPU_CYCLES | 4 << constants.PERF_PMU_TYPE_SHIFT
+    spec = cat.parse("cpu/L1-dcache-load-misses/u")
+    assert spec.type == constants.PERF_TYPE_HW_CACHE
+    assert spec.config >> constants.PERF_PMU_TYPE_SHIFT == 4
+    assert spec.config & 0xFFFFFF == 1 << 16
+    assert spec.fields["exclude_kernel"] == 1
+    # an alias of the PMU wins over the generic name
+    write(cat.sysfs, "bus/event_source/devices/cpu/events/cycles", "event=0x3c")
+    assert EventCatalog(cat.sysfs).parse("cpu/cycles/").type == 4

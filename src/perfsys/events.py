@@ -991,6 +991,13 @@ class EventCatalog:
                 continue
             if self._special_term(spec, key, value, text):
                 continue
+            ev = self.generic(key) if value is None else None
+            if ev is not None and ev.type in (_TYPE_HARDWARE, _TYPE_HW_CACHE):
+                # cpu_core/cycles/: a generic event on one PMU of a hybrid machine; the
+                # kernel reads the PMU's type from config's upper half ("extended type")
+                spec.type = ev.type
+                spec.config = ev.config | pmu.type << _constants().PERF_PMU_TYPE_SHIFT
+                continue
             if pmu.name == "uprobe" and key in ("path", "offset", "func", "symbol"):
                 if not value:
                     raise ValueError(

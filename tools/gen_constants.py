@@ -517,8 +517,13 @@ def render(doc: str) -> str:
     out.append("from __future__ import annotations")
     out.append("")
     out.append("import sys as _sys")
-    out.append("from ctypes import Structure, Union, c_char, c_int8, c_int16, c_int32, c_int64")
-    out.append("from ctypes import c_uint8, c_uint16, c_uint32, c_uint64, c_void_p")
+    used: set[str] = set()
+    for rec in [*records, *be.values()]:
+        for cls in walk_classes(rec):
+            used.add("Union" if cls.kind == "union" else "Structure")
+            used.update(f.ctype.split(" * ")[0] for f in cls.fields if f.record is None)
+    names = sorted(used - {r.name for r in records})  # records are classes of our own
+    out.append(f"from ctypes import {', '.join(names)}")
     out.append("from types import MappingProxyType as _ro")
     out.append("")
     out.append("# typing is for type checkers only: importing it would double the import time.")

@@ -11,7 +11,7 @@ Output is a pure function of the headers and this script: names are emitted in
 declaration order, with no paths, dates or host details, so the result is byte
 for byte reproducible. Run it through tools/regenerate.sh, which pins the inputs.
 
-    python3 tools/gen_constants.py [--output FILE] [--check]
+    python3 tools/gen_constants.py [--output FILE] [--doc-from FILE] [--check]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import clang.cindex as ci
 
@@ -64,7 +65,7 @@ DEFAULT_DOC = '''"""The kernel's perf_event ABI: constants, enum tables, ctypes 
 '''
 
 
-def fail(msg: str) -> None:
+def fail(msg: str) -> NoReturn:
     sys.exit(f"gen_constants: {msg}")
 
 
@@ -193,7 +194,6 @@ def ctype_of(t: ci.Type) -> str:
     if t.kind == ci.TypeKind.RECORD:
         return t.get_declaration().spelling
     fail(f"unsupported type {t.spelling} ({t.kind})")
-    raise AssertionError
 
 
 def read_record(cursor: ci.Cursor, name: str) -> Record:
@@ -517,8 +517,13 @@ def render(doc: str) -> str:
     out.append("from __future__ import annotations")
     out.append("")
     out.append("import sys as _sys")
-    out.append("from ctypes import Structure, Union, c_char, c_int8, c_int16, c_int32, c_int64")
-    out.append("from ctypes import c_uint8, c_uint16, c_uint32, c_uint64, c_void_p")
+    used: set[str] = set()
+    for rec in [*records, *be.values()]:
+        for cls in walk_classes(rec):
+            used.add("Union" if cls.kind == "union" else "Structure")
+            used.update(f.ctype.split(" * ")[0] for f in cls.fields if f.record is None)
+    names = sorted(used - {r.name for r in records})  # records are classes of our own
+    out.append(f"from ctypes import {', '.join(names)}")
     out.append("from types import MappingProxyType as _ro")
     out.append("")
     out.append("# typing is for type checkers only: importing it would double the import time.")

@@ -33,8 +33,7 @@ To turn a table into an ``enum.IntEnum`` (at a cost paid once, when wanted)::
 from __future__ import annotations
 
 import sys as _sys
-from ctypes import Structure, Union, c_char, c_int8, c_int16, c_int32, c_int64
-from ctypes import c_uint8, c_uint16, c_uint32, c_uint64, c_void_p
+from ctypes import Structure, Union, c_int32, c_int64, c_uint16, c_uint32, c_uint64, c_uint8
 from types import MappingProxyType as _ro
 
 # typing is for type checkers only: importing it would double the import time.

@@ -15,11 +15,14 @@ from perfsys._perfsys import RawRecord
 # -- decode: record decoding (issue 4) --
 
 # -- ring: RingBuffer (issue 4) --
+from perfsys._perfsys import RingBuffer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RawRecord",
+    # ring
+    "RingBuffer",
     "__version__",
     "_perfsys",
 ]

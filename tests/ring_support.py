@@ -92,7 +92,7 @@ _FLAG_WIDTH = {"precise_ip": 2}
 class _Attr(ctypes.Structure):
     """A stand-in for perfsys.perf_event_attr (PERF_ATTR_SIZE_VER8 bytes)."""
 
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("type", ctypes.c_uint32),
         ("size", ctypes.c_uint32),
         ("config", ctypes.c_uint64),

@@ -11,6 +11,7 @@ import signal
 import struct
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,7 +34,7 @@ TAIL = 1032
 class _MmapPageStandIn(ctypes.Structure):
     """The header page's fields the tests touch (perfsys.perf_event_mmap_page where present)."""
 
-    _fields_ = [  # noqa: RUF012
+    _fields_ = [
         ("version", ctypes.c_uint32),
         ("compat_version", ctypes.c_uint32),
         ("_pad", ctypes.c_uint8 * (1024 - 8)),
@@ -311,10 +312,10 @@ def test_dealloc_unmaps_and_closes() -> None:
     try:
         ring = perfsys.RingBuffer(fd, 4)
         dup = ring.fileno()
-        maps_before = open("/proc/self/maps").read().count("perf_event")
+        maps_before = Path("/proc/self/maps").read_text().count("perf_event")
         del ring
         gc.collect()
-        assert open("/proc/self/maps").read().count("perf_event") == maps_before - 1
+        assert Path("/proc/self/maps").read_text().count("perf_event") == maps_before - 1
         with pytest.raises(OSError):
             os.fstat(dup)
     finally:
@@ -441,7 +442,9 @@ def test_lost_accounting(ring: perfsys.RingBuffer) -> None:
     assert ring.lost_samples == 5
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     data=st.binary(min_size=0, max_size=PAGE),
     head=st.integers(min_value=0, max_value=2**64 - 1),

@@ -15,6 +15,7 @@ from perfsys._perfsys import RawRecord
 # -- decode: record decoding (issue 4) --
 
 # -- ring: RingBuffer (issue 4) --
+# isort: split
 from perfsys._perfsys import RingBuffer
 
 __version__ = "0.1.0"

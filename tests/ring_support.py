@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
-import os
 import platform
 import re
 import struct
@@ -21,56 +19,50 @@ from pathlib import Path
 from typing import Any
 
 import perfsys
+from perfsys import constants as C
 
-# -- kernel ABI numbers (perf_event.h) ----------------------------------------------
+# -- kernel ABI numbers, from the generated tables ------------------------------------
 
-PERF_TYPE_SOFTWARE = 1
-PERF_TYPE_TRACEPOINT = 2
-PERF_COUNT_SW_CPU_CLOCK = 0
-PERF_COUNT_SW_TASK_CLOCK = 1
-PERF_COUNT_SW_DUMMY = 9
+PERF_TYPE_SOFTWARE = C.PERF_TYPE_SOFTWARE
+PERF_TYPE_TRACEPOINT = C.PERF_TYPE_TRACEPOINT
+PERF_COUNT_SW_CPU_CLOCK = C.PERF_COUNT_SW_CPU_CLOCK
+PERF_COUNT_SW_TASK_CLOCK = C.PERF_COUNT_SW_TASK_CLOCK
+PERF_COUNT_SW_DUMMY = C.PERF_COUNT_SW_DUMMY
 
-SAMPLE_IP = 1 << 0
-SAMPLE_TID = 1 << 1
-SAMPLE_TIME = 1 << 2
-SAMPLE_ADDR = 1 << 3
-SAMPLE_READ = 1 << 4
-SAMPLE_CALLCHAIN = 1 << 5
-SAMPLE_ID = 1 << 6
-SAMPLE_CPU = 1 << 7
-SAMPLE_PERIOD = 1 << 8
-SAMPLE_STREAM_ID = 1 << 9
-SAMPLE_RAW = 1 << 10
-SAMPLE_IDENTIFIER = 1 << 16
+SAMPLE_IP = C.PERF_SAMPLE_IP
+SAMPLE_TID = C.PERF_SAMPLE_TID
+SAMPLE_TIME = C.PERF_SAMPLE_TIME
+SAMPLE_ADDR = C.PERF_SAMPLE_ADDR
+SAMPLE_READ = C.PERF_SAMPLE_READ
+SAMPLE_CALLCHAIN = C.PERF_SAMPLE_CALLCHAIN
+SAMPLE_ID = C.PERF_SAMPLE_ID
+SAMPLE_CPU = C.PERF_SAMPLE_CPU
+SAMPLE_PERIOD = C.PERF_SAMPLE_PERIOD
+SAMPLE_STREAM_ID = C.PERF_SAMPLE_STREAM_ID
+SAMPLE_RAW = C.PERF_SAMPLE_RAW
+SAMPLE_IDENTIFIER = C.PERF_SAMPLE_IDENTIFIER
 
-RECORD_MMAP = 1
-RECORD_LOST = 2
-RECORD_COMM = 3
-RECORD_EXIT = 4
-RECORD_FORK = 7
-RECORD_SAMPLE = 9
-RECORD_MMAP2 = 10
-RECORD_SWITCH = 14
+RECORD_MMAP = C.PERF_RECORD_MMAP
+RECORD_LOST = C.PERF_RECORD_LOST
+RECORD_COMM = C.PERF_RECORD_COMM
+RECORD_EXIT = C.PERF_RECORD_EXIT
+RECORD_FORK = C.PERF_RECORD_FORK
+RECORD_SAMPLE = C.PERF_RECORD_SAMPLE
+RECORD_MMAP2 = C.PERF_RECORD_MMAP2
+RECORD_SWITCH = C.PERF_RECORD_SWITCH
 
-MISC_SWITCH_OUT = 1 << 13
-MISC_COMM_EXEC = 1 << 13
+MISC_SWITCH_OUT = C.PERF_RECORD_MISC_SWITCH_OUT
+MISC_COMM_EXEC = C.PERF_RECORD_MISC_COMM_EXEC
+MISC_CPUMODE_MASK = C.PERF_RECORD_MISC_CPUMODE_MASK
+MISC_USER = C.PERF_RECORD_MISC_USER
 
-CONTEXT_MAX = 2**64 - 4095  # PERF_CONTEXT_* markers are the top 4095 values
-CONTEXT_KERNEL = 2**64 - 128
-CONTEXT_USER = 2**64 - 512
-
-IOC_ENABLE = 0x2400
-IOC_DISABLE = 0x2401
-IOC_RESET = 0x2403
-IOC_SET_OUTPUT = 0x2405
-IOC_ID = 0x80082407
-IOC_PAUSE_OUTPUT = 0x40042409
-
-FLAG_FD_CLOEXEC = 1 << 3
+CONTEXT_MAX = C.PERF_CONTEXT_MAX
+CONTEXT_KERNEL = C.PERF_CONTEXT_KERNEL
+CONTEXT_USER = C.PERF_CONTEXT_USER
 
 _SYS = {
-    "x86_64": {"perf_event_open": 298, "getpid": 39, "getppid": 110},
-    "aarch64": {"perf_event_open": 241, "getpid": 172, "getppid": 173},
+    "x86_64": {"getpid": 39, "getppid": 110},
+    "aarch64": {"getpid": 172, "getppid": 173},
 }[platform.machine()]
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -79,81 +71,18 @@ _libc.syscall.restype = ctypes.c_long
 
 # -- attr and perf_event_open ---------------------------------------------------------
 
-_FLAG_BITS = [
-    "disabled", "inherit", "pinned", "exclusive", "exclude_user", "exclude_kernel",
-    "exclude_hv", "exclude_idle", "mmap", "comm", "freq", "inherit_stat", "enable_on_exec",
-    "task", "watermark", "precise_ip", "mmap_data", "sample_id_all", "exclude_host",
-    "exclude_guest", "exclude_callchain_kernel", "exclude_callchain_user", "mmap2",
-    "comm_exec", "use_clockid", "context_switch", "write_backward", "namespaces",
-]  # fmt: skip
-_FLAG_WIDTH = {"precise_ip": 2}
 
-
-class _Attr(ctypes.Structure):
-    """A stand-in for perfsys.perf_event_attr (PERF_ATTR_SIZE_VER8 bytes)."""
-
-    _fields_ = [
-        ("type", ctypes.c_uint32),
-        ("size", ctypes.c_uint32),
-        ("config", ctypes.c_uint64),
-        ("sample_period", ctypes.c_uint64),
-        ("sample_type", ctypes.c_uint64),
-        ("read_format", ctypes.c_uint64),
-        *[(n, ctypes.c_uint64, _FLAG_WIDTH.get(n, 1)) for n in _FLAG_BITS],
-        ("_rest_flags", ctypes.c_uint64, 64 - sum(_FLAG_WIDTH.get(n, 1) for n in _FLAG_BITS)),
-        ("wakeup_events", ctypes.c_uint32),
-        ("bp_type", ctypes.c_uint32),
-        ("config1", ctypes.c_uint64),
-        ("config2", ctypes.c_uint64),
-        ("branch_sample_type", ctypes.c_uint64),
-        ("sample_regs_user", ctypes.c_uint64),
-        ("sample_stack_user", ctypes.c_uint32),
-        ("clockid", ctypes.c_int32),
-        ("sample_regs_intr", ctypes.c_uint64),
-        ("aux_watermark", ctypes.c_uint32),
-        ("sample_max_stack", ctypes.c_uint16),
-        ("_reserved_2", ctypes.c_uint16),
-        ("aux_sample_size", ctypes.c_uint32),
-        ("_reserved_3", ctypes.c_uint32),
-        ("sig_data", ctypes.c_uint64),
-        ("config3", ctypes.c_uint64),
-    ]
-
-
-def make_attr(**fields: int) -> Any:
-    """A zeroed perf_event_attr with `size` preset and the given fields set."""
-    cls = getattr(perfsys, "perf_event_attr", None) or _Attr
-    attr = cls()
-    if not attr.size:
-        attr.size = ctypes.sizeof(attr)
+def make_attr(**fields: int) -> perfsys.perf_event_attr:
+    """A zeroed perf_event_attr (size preset) with the given fields set."""
+    attr = perfsys.perf_event_attr()
     for name, value in fields.items():
         setattr(attr, name, value)
     return attr
 
 
 def perf_event_open(attr: Any, pid: int, cpu: int, group_fd: int = -1, flags: int = 0) -> int:
-    """perf_event_open(2) with FD_CLOEXEC added; OSError on failure."""
-    flags |= FLAG_FD_CLOEXEC
-    real = getattr(perfsys, "perf_event_open", None)
-    if real is not None:
-        return int(real(attr, pid, cpu, group_fd, flags))
-    fd = _libc.syscall(
-        _SYS["perf_event_open"], ctypes.byref(attr), pid, cpu, group_fd, ctypes.c_ulong(flags)
-    )
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"perf_event_open: {os.strerror(err)}")
-    return int(fd)
-
-
-def ioctl(fd: int, request: int, arg: int = 0) -> int:
-    return fcntl.ioctl(fd, request, arg)
-
-
-def event_id(fd: int) -> int:
-    buf = bytearray(8)
-    fcntl.ioctl(fd, IOC_ID, buf)
-    return int(struct.unpack("<Q", buf)[0])
+    """perfsys.perf_event_open with PERF_FLAG_FD_CLOEXEC added."""
+    return perfsys.perf_event_open(attr, pid, cpu, group_fd, flags | C.PERF_FLAG_FD_CLOEXEC)
 
 
 def syscall(name: str) -> int:

@@ -18,12 +18,10 @@ from ring_support import (
     CONTEXT_KERNEL,
     CONTEXT_MAX,
     CONTEXT_USER,
-    IOC_DISABLE,
-    IOC_ENABLE,
-    IOC_PAUSE_OUTPUT,
-    IOC_SET_OUTPUT,
     MISC_COMM_EXEC,
+    MISC_CPUMODE_MASK,
     MISC_SWITCH_OUT,
+    MISC_USER,
     PERF_COUNT_SW_CPU_CLOCK,
     PERF_COUNT_SW_DUMMY,
     PERF_COUNT_SW_TASK_CLOCK,
@@ -48,10 +46,8 @@ from ring_support import (
     SAMPLE_TID,
     SAMPLE_TIME,
     cstring,
-    event_id,
     find_mapping,
     getpid_n,
-    ioctl,
     make_attr,
     online_cpus,
     open_getpid_tracepoint,
@@ -65,6 +61,7 @@ from ring_support import (
 )
 
 import perfsys
+from perfsys import ioctls
 
 PAGE = os.sysconf("SC_PAGESIZE")
 ALL_BITS = (
@@ -102,19 +99,19 @@ def test_sampling_this_process(config: int) -> None:
     try:
         ring = perfsys.RingBuffer(fd, 16)
         with ring:
-            ioctl(fd, IOC_ENABLE)
+            ioctls.ENABLE(fd)
             recs = []
             for _ in range(10):
                 _spin(0.01)
                 recs += ring.read()
-            ioctl(fd, IOC_DISABLE)
+            ioctls.DISABLE(fd)
             recs += ring.read()
             assert ring.data_tail == ring.data_head
             assert ring.lost == 0
         samples = [parse_sample(r.data, ALL_BITS) for r in recs if r.type == RECORD_SAMPLE]
         assert len(samples) >= 10
         maps = self_maps()
-        ident = event_id(fd)
+        ident = ioctls.ID(fd)
         ncpu = os.cpu_count() or 1
         times = []
         reads = []
@@ -131,7 +128,7 @@ def test_sampling_this_process(config: int) -> None:
             assert chain[1] == s.ip  # the first frame is the sampled instruction
             user = chain[chain.index(CONTEXT_USER) + 1 :] if CONTEXT_USER in chain else []
             user = [a for a in user if a < CONTEXT_MAX]
-            if r.misc & 7 == 2:  # PERF_RECORD_MISC_USER: sampled in user mode
+            if r.misc & MISC_CPUMODE_MASK == MISC_USER:  # sampled in user mode
                 assert chain[0] == CONTEXT_USER
                 m = find_mapping(maps, s.ip or 0)
                 assert m is not None and "x" in m.perms, hex(s.ip or 0)
@@ -151,9 +148,9 @@ def test_tracepoint_raw_payload_matches_format() -> None:
     fd = open_getpid_tracepoint(sample_type=st)
     try:
         with perfsys.RingBuffer(fd, 4) as ring:
-            ioctl(fd, IOC_ENABLE)
+            ioctls.ENABLE(fd)
             getpid_n(5)
-            ioctl(fd, IOC_DISABLE)
+            ioctls.DISABLE(fd)
             recs = ring.read()
     finally:
         os.close(fd)
@@ -185,7 +182,7 @@ def test_wraps_many_times_nothing_lost_or_duplicated() -> None:
     n_batches, batch = 400, 50
     try:
         with perfsys.RingBuffer(fd, 1) as ring:
-            ioctl(fd, IOC_ENABLE)
+            ioctls.ENABLE(fd)
             sizes = set()
             times = []
             for _ in range(n_batches):
@@ -194,7 +191,7 @@ def test_wraps_many_times_nothing_lost_or_duplicated() -> None:
                     assert r.type == RECORD_SAMPLE
                     sizes.add(len(r.data) + 8)
                     times.append(parse_sample(r.data, st).time)
-            ioctl(fd, IOC_DISABLE)
+            ioctls.DISABLE(fd)
             for r in ring.read():
                 times.append(parse_sample(r.data, st).time)
             assert ring.lost == 0
@@ -214,18 +211,18 @@ def test_lost_records_when_the_reader_falls_behind() -> None:
     fd = open_getpid_tracepoint(sample_type=st)
     try:
         with perfsys.RingBuffer(fd, 1) as ring:
-            ioctl(fd, IOC_ENABLE)
+            ioctls.ENABLE(fd)
             getpid_n(1000)  # far more than one page holds
             first = ring.read()
             getpid_n(10)  # space again: the kernel reports what it dropped first
-            ioctl(fd, IOC_DISABLE)
+            ioctls.DISABLE(fd)
             second = ring.read()
             recs = first + second
             samples = sum(r.type == RECORD_SAMPLE for r in recs)
             lost_recs = [r for r in recs if r.type == RECORD_LOST]
             assert lost_recs
             ident, lost = struct.unpack_from("<QQ", lost_recs[0].data)
-            assert ident == event_id(fd)
+            assert ident == ioctls.ID(fd)
             assert lost > 0
             assert ring.lost_records == len(lost_recs)
             assert ring.lost == sum(struct.unpack_from("<QQ", r.data)[1] for r in lost_recs)
@@ -251,25 +248,25 @@ def test_overwrite_mode_reads_newest_first() -> None:
             assert tuple(head_tail) == (0, 0)
             with pytest.raises(ValueError, match="read-only"):
                 ring.data_tail = 0
-            ioctl(fd, IOC_ENABLE)
+            ioctls.ENABLE(fd)
             getpid_n(1000)
-            ioctl(fd, IOC_PAUSE_OUTPUT, 1)
+            ioctls.PAUSE_OUTPUT(fd, True)
             recs = ring.read()
             size = len(recs[0].data) + 8
             assert len(recs) == ring.data_size // size  # a page of the newest
             times = [parse_sample(r.data, st).time for r in recs]
             assert times == sorted(times, reverse=True)
             assert ring.read() == []  # nothing new since
-            ioctl(fd, IOC_PAUSE_OUTPUT, 0)
+            ioctls.PAUSE_OUTPUT(fd, False)
             getpid_n(7)
-            ioctl(fd, IOC_PAUSE_OUTPUT, 1)
+            ioctls.PAUSE_OUTPUT(fd, True)
             newer = ring.read()
             assert len(newer) == 7
             newer_times = [parse_sample(r.data, st).time for r in newer]
             assert newer_times == sorted(newer_times, reverse=True)
             assert newer_times[-1] > times[0]
             assert ring.read(max_records=3) == []
-            ioctl(fd, IOC_DISABLE)
+            ioctls.DISABLE(fd)
     finally:
         os.close(fd)
 
@@ -278,9 +275,9 @@ def test_overwrite_mode_refuses_forward_events() -> None:
     fd = open_getpid_tracepoint(sample_type=SAMPLE_TID)
     try:
         with perfsys.RingBuffer(fd, 1, overwrite=True) as ring:
-            ioctl(fd, IOC_ENABLE)
+            ioctls.ENABLE(fd)
             getpid_n(3)
-            ioctl(fd, IOC_DISABLE)
+            ioctls.DISABLE(fd)
             with pytest.raises(ValueError, match="write_backward"):
                 ring.read()
     finally:
@@ -300,17 +297,17 @@ def test_two_events_share_one_ring_through_set_output() -> None:
     fd2 = perf_event_open(attr2, 0, -1)
     try:
         with perfsys.RingBuffer(fd1, 2) as ring:
-            ioctl(fd2, IOC_SET_OUTPUT, fd1)
+            ioctls.SET_OUTPUT(fd2, fd1)
             for fd in (fd1, fd2):
-                ioctl(fd, IOC_ENABLE)
+                ioctls.ENABLE(fd)
             getpid_n(10)
             for _ in range(7):
                 syscall("getppid")
             for fd in (fd1, fd2):
-                ioctl(fd, IOC_DISABLE)
+                ioctls.DISABLE(fd)
             recs = ring.read()
         ids = Counter(parse_sample(r.data, st).identifier for r in recs)
-        assert ids == {event_id(fd1): 10, event_id(fd2): 7}
+        assert ids == {ioctls.ID(fd1): 10, ioctls.ID(fd2): 7}
     finally:
         os.close(fd2)
         os.close(fd1)
@@ -340,11 +337,11 @@ def test_task_records_of_an_inherited_child() -> None:
             fds.append(fd)
             rings.append(perfsys.RingBuffer(fd, 8))
         for fd in fds:
-            ioctl(fd, IOC_ENABLE)
+            ioctls.ENABLE(fd)
         child = subprocess.run(["/bin/true"], check=True)
         assert child.returncode == 0
         for fd in fds:
-            ioctl(fd, IOC_DISABLE)
+            ioctls.DISABLE(fd)
         recs = [r for ring in rings for r in ring.read()]
     finally:
         for ring in rings:
@@ -395,10 +392,10 @@ def test_context_switch_records() -> None:
     fd = perf_event_open(attr, 0, -1)
     try:
         with perfsys.RingBuffer(fd, 4) as ring:
-            ioctl(fd, IOC_ENABLE)
+            ioctls.ENABLE(fd)
             for _ in range(5):
                 time.sleep(0.002)
-            ioctl(fd, IOC_DISABLE)
+            ioctls.DISABLE(fd)
             recs = [r for r in ring.read() if r.type == RECORD_SWITCH]
     finally:
         os.close(fd)
@@ -431,7 +428,7 @@ def test_wait_wakes_for_data_and_reports_hangup() -> None:
         try:
             with perfsys.RingBuffer(fd, 2) as ring:
                 assert ring.wait(0) == 0
-                ioctl(fd, IOC_ENABLE)
+                ioctls.ENABLE(fd)
                 os.write(w, b"x")
                 assert ring.wait(10) & select.POLLIN
                 child.wait(10)

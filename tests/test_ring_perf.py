@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from ring_support import (
     _SYS,
-    IOC_DISABLE,
     RECORD_SAMPLE,
     SAMPLE_CPU,
     SAMPLE_IP,
@@ -23,7 +22,6 @@ from ring_support import (
     SAMPLE_TID,
     SAMPLE_TIME,
     Sample,
-    ioctl,
     open_getpid_tracepoint,
     parse_sample,
     tracepoint_fields,
@@ -31,6 +29,7 @@ from ring_support import (
 )
 
 import perfsys
+from perfsys import ioctls
 
 PERF = shutil.which("perf")
 N = 300
@@ -127,7 +126,7 @@ def _perfsys_samples(program: Path, sample_type: int) -> tuple[int, list[Sample]
             with perfsys.RingBuffer(fd, 64) as ring:
                 os.write(w, b"go")
                 assert child.wait(30) == 0
-                ioctl(fd, IOC_DISABLE)
+                ioctls.DISABLE(fd)
                 samples = [
                     parse_sample(x.data, sample_type)
                     for x in ring.read()

@@ -52,9 +52,8 @@ __all__ = [
     "GroupMember",
     "GroupValues",
     "RawRecord",
-    "SelfCounter",
-    # ring
     "RingBuffer",
+    "SelfCounter",
     "__version__",
     "_perfsys",
     "constants",

@@ -232,11 +232,59 @@ core_decode_read_format(perfsys_state *st, uint64_t read_format,
     return NULL;
 }
 
+/* The ioctl request numbers, built by this compiler for this architecture the
+   way the UAPI header builds them (the encoding differs on powerpc, mips,
+   sparc). The last three take the size of a pointer type, as the header does;
+   the structs are only named, never defined, here. */
+struct perf_event_attr;
+struct perf_event_query_bpf;
+
+#define PERFSYS_IOC_ENABLE _IO('$', 0)
+#define PERFSYS_IOC_DISABLE _IO('$', 1)
+#define PERFSYS_IOC_REFRESH _IO('$', 2)
+#define PERFSYS_IOC_RESET _IO('$', 3)
+#define PERFSYS_IOC_PERIOD _IOW('$', 4, uint64_t)
+#define PERFSYS_IOC_SET_OUTPUT _IO('$', 5)
+#define PERFSYS_IOC_SET_FILTER _IOW('$', 6, char *)
+#define PERFSYS_IOC_ID _IOR('$', 7, uint64_t *)
+#define PERFSYS_IOC_SET_BPF _IOW('$', 8, uint32_t)
+#define PERFSYS_IOC_PAUSE_OUTPUT _IOW('$', 9, uint32_t)
+#define PERFSYS_IOC_QUERY_BPF _IOWR('$', 10, struct perf_event_query_bpf *)
+#define PERFSYS_IOC_MODIFY_ATTRIBUTES _IOW('$', 11, struct perf_event_attr *)
+
+static const struct {
+    const char *name;
+    unsigned long request;
+} core_ioctl_numbers[] = {
+    {"PERF_EVENT_IOC_ENABLE", PERFSYS_IOC_ENABLE},
+    {"PERF_EVENT_IOC_DISABLE", PERFSYS_IOC_DISABLE},
+    {"PERF_EVENT_IOC_REFRESH", PERFSYS_IOC_REFRESH},
+    {"PERF_EVENT_IOC_RESET", PERFSYS_IOC_RESET},
+    {"PERF_EVENT_IOC_PERIOD", PERFSYS_IOC_PERIOD},
+    {"PERF_EVENT_IOC_SET_OUTPUT", PERFSYS_IOC_SET_OUTPUT},
+    {"PERF_EVENT_IOC_SET_FILTER", PERFSYS_IOC_SET_FILTER},
+    {"PERF_EVENT_IOC_ID", PERFSYS_IOC_ID},
+    {"PERF_EVENT_IOC_SET_BPF", PERFSYS_IOC_SET_BPF},
+    {"PERF_EVENT_IOC_PAUSE_OUTPUT", PERFSYS_IOC_PAUSE_OUTPUT},
+    {"PERF_EVENT_IOC_QUERY_BPF", PERFSYS_IOC_QUERY_BPF},
+    {"PERF_EVENT_IOC_MODIFY_ATTRIBUTES", PERFSYS_IOC_MODIFY_ATTRIBUTES},
+};
+
 static int
 core_exec(PyObject *m, perfsys_state *st)
 {
-    (void)m;
     (void)st;
+    for (size_t i = 0; i < sizeof(core_ioctl_numbers) / sizeof(core_ioctl_numbers[0]); i++) {
+        PyObject *v = PyLong_FromUnsignedLong(core_ioctl_numbers[i].request);
+        if (v == NULL) {
+            return -1;
+        }
+        int r = PyModule_AddObjectRef(m, core_ioctl_numbers[i].name, v);
+        Py_DECREF(v);
+        if (r < 0) {
+            return -1;
+        }
+    }
     return 0;
 }
 

@@ -9,6 +9,19 @@ from perfsys import _perfsys
 from perfsys._perfsys import RawRecord
 
 # -- generated tables: structs and HEADERS_VERSION (issue 2) --
+# isort: split
+from perfsys import constants
+from perfsys.constants import (
+    HEADERS_VERSION,
+    perf_branch_entry,
+    perf_event_attr,
+    perf_event_header,
+    perf_event_mmap_page,
+    perf_event_query_bpf,
+    perf_mem_data_src,
+    perf_ns_link_info,
+    perf_sample_weight,
+)
 
 # -- core: perf_event_open, ioctls, counter reads (issue 3) --
 
@@ -19,7 +32,17 @@ from perfsys._perfsys import RawRecord
 __version__ = "0.1.0"
 
 __all__ = [
+    "HEADERS_VERSION",
     "RawRecord",
     "__version__",
     "_perfsys",
+    "constants",
+    "perf_branch_entry",
+    "perf_event_attr",
+    "perf_event_header",
+    "perf_event_mmap_page",
+    "perf_event_query_bpf",
+    "perf_mem_data_src",
+    "perf_ns_link_info",
+    "perf_sample_weight",
 ]

@@ -1,0 +1,544 @@
+#!/usr/bin/env python3
+"""Generate src/perfsys/constants.py from the Linux UAPI perf headers.
+
+Reads ``linux/perf_event.h`` and ``linux/hw_breakpoint.h`` from the ``ziglang``
+wheel (which ships the kernel's UAPI headers under
+``ziglang/lib/libc/include/any-linux-any``) and parses them with libclang, once
+for a little-endian target (x86_64) and once for a big-endian one (s390x), so
+that records the headers declare differently per byte order get both layouts.
+
+Output is a pure function of the headers and this script: names are emitted in
+declaration order, with no paths, dates or host details, so the result is byte
+for byte reproducible. Run it through tools/regenerate.sh, which pins the inputs.
+
+    python3 tools/gen_constants.py [--output FILE] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import clang.cindex as ci
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_FILE = ROOT / "src" / "perfsys" / "constants.py"
+HEADERS = ("linux/perf_event.h", "linux/hw_breakpoint.h")
+COMMAND = "tools/regenerate.sh"
+MARKER = "# --- generated below this line by tools/gen_constants.py; edit that, not this ---"
+
+# Clang target triple and the wheel's per-architecture include folder (its asm/).
+TARGETS = {
+    "little": ("x86_64-linux-gnu", "x86-linux-any"),
+    "big": ("s390x-linux-gnu", "s390x-linux-any"),
+}
+
+# Macros built with _IO/_IOR/_IOW/_IOWR depend on the architecture: their
+# numbers come from the compiled module, which the C compiler computes.
+IOCTL_BUILDERS = {"_IO", "_IOR", "_IOW", "_IOWR"}
+
+# Names for the headers' anonymous enums, keyed by their first member. An
+# anonymous enum missing here gets a name derived from its members' common
+# prefix (and the generator says so on stderr).
+ANON_ENUM_NAMES = {
+    "PERF_BR_UNKNOWN": "perf_br_type",
+    "PERF_BR_SPEC_NA": "perf_br_spec",
+    "PERF_BR_NEW_FAULT_ALGN": "perf_br_new_type",
+    "PERF_BR_PRIV_UNKNOWN": "perf_br_priv",
+    "PERF_TXN_ELISION": "perf_txn",
+    "NET_NS_INDEX": "perf_ns_index",
+    "HW_BREAKPOINT_LEN_1": "hw_breakpoint_len",
+    "HW_BREAKPOINT_EMPTY": "hw_breakpoint_type",
+}
+
+# Records whose constructor presets a `size` member to the record's full size.
+SIZE_PRESET = {"perf_event_attr"}
+
+DEFAULT_DOC = '''"""The kernel's perf_event ABI: constants, enum tables, ctypes layouts."""
+'''
+
+
+def fail(msg: str) -> None:
+    sys.exit(f"gen_constants: {msg}")
+
+
+def zig_include_dir() -> Path:
+    try:
+        import ziglang
+    except ImportError:
+        fail("the `ziglang` package is not installed (pip install '.[regen]')")
+    return Path(ziglang.__file__).resolve().parent / "lib" / "libc" / "include"
+
+
+def package_version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+# --------------------------------------------------------------------------
+# parsing
+
+
+def parse(source: str, byteorder: str) -> ci.TranslationUnit:
+    triple, archdir = TARGETS[byteorder]
+    inc = zig_include_dir()
+    args = [
+        "-x", "c", "-std=gnu11", "-target", triple, "-nostdinc",
+        "-I", str(inc / archdir), "-I", str(inc / "any-linux-any"),
+        "-Wno-everything",
+    ]
+    index = ci.Index.create()
+    tu = index.parse(
+        "perfsys_gen.c", args=args, unsaved_files=[("perfsys_gen.c", source)],
+        options=ci.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD
+        | ci.TranslationUnit.PARSE_SKIP_FUNCTION_BODIES,
+    )
+    errors = [d for d in tu.diagnostics if d.severity >= ci.Diagnostic.Error]
+    if errors:
+        fail("libclang: " + "; ".join(str(d) for d in errors))
+    return tu
+
+
+def header_of(cursor: ci.Cursor) -> str | None:
+    """Which of HEADERS (or linux/version.h) declares `cursor`, if any."""
+    f = cursor.location.file
+    if f is None:
+        return None
+    name = f.name.replace(os.sep, "/")
+    for h in (*HEADERS, "linux/version.h"):
+        if name.endswith("/any-linux-any/" + h):
+            return h
+    return None
+
+
+@dataclasses.dataclass
+class Macro:
+    name: str
+    header: str
+    line: int
+    body: list[str]
+    value: int | None = None
+
+
+@dataclasses.dataclass
+class Enum:
+    name: str  # the table's name
+    c_name: str | None  # None for an anonymous enum
+    header: str
+    line: int
+    members: list[tuple[str, int, str]]  # (name, value, source spelling)
+
+
+@dataclasses.dataclass
+class Field:
+    name: str
+    ctype: str  # a ctypes expression, or a helper class's name
+    bits: int | None = None
+    record: Record | None = None  # for anonymous members
+
+
+@dataclasses.dataclass
+class Record:
+    kind: str  # "struct" | "union"
+    name: str  # class name
+    fields: list[Field]
+    size: int
+    align: int
+    header: str = ""
+    line: int = 0
+
+    def shape(self) -> tuple[object, ...]:
+        return (
+            self.kind,
+            tuple((f.name, f.ctype, f.bits, f.record.shape() if f.record else None)
+                  for f in self.fields),
+        )
+
+
+INT_TYPES = {
+    (1, False): "c_uint8", (2, False): "c_uint16", (4, False): "c_uint32", (8, False): "c_uint64",
+    (1, True): "c_int8", (2, True): "c_int16", (4, True): "c_int32", (8, True): "c_int64",
+}
+UNSIGNED_KINDS = {
+    ci.TypeKind.UCHAR, ci.TypeKind.USHORT, ci.TypeKind.UINT, ci.TypeKind.ULONG,
+    ci.TypeKind.ULONGLONG, ci.TypeKind.BOOL,
+}
+SIGNED_KINDS = {
+    ci.TypeKind.SCHAR, ci.TypeKind.SHORT, ci.TypeKind.INT, ci.TypeKind.LONG,
+    ci.TypeKind.LONGLONG,
+}
+
+
+def ctype_of(t: ci.Type) -> str:
+    t = t.get_canonical()
+    if t.kind == ci.TypeKind.CHAR_S or t.kind == ci.TypeKind.CHAR_U:
+        return "c_char"
+    if t.kind in UNSIGNED_KINDS or t.kind in SIGNED_KINDS:
+        return INT_TYPES[(t.get_size(), t.kind in SIGNED_KINDS)]
+    if t.kind == ci.TypeKind.CONSTANTARRAY:
+        return f"{ctype_of(t.element_type)} * {t.element_count}"
+    if t.kind == ci.TypeKind.INCOMPLETEARRAY:
+        return f"{ctype_of(t.element_type)} * 0"
+    if t.kind == ci.TypeKind.POINTER:
+        return "c_void_p"
+    if t.kind == ci.TypeKind.RECORD:
+        return t.get_declaration().spelling
+    fail(f"unsupported type {t.spelling} ({t.kind})")
+    raise AssertionError
+
+
+def read_record(cursor: ci.Cursor, name: str) -> Record:
+    kind = "union" if cursor.kind == ci.CursorKind.UNION_DECL else "struct"
+    fields: list[Field] = []
+    anon = 0
+    children = list(cursor.get_children())
+    unnamed_types: dict[str, str] = {}  # an unnamed record's USR -> its helper class
+    for i, child in enumerate(children):
+        if child.kind in (ci.CursorKind.STRUCT_DECL, ci.CursorKind.UNION_DECL) and \
+                child.is_definition() and child.is_anonymous():
+            sub = read_record(child, f"{name}_anon{anon}")
+            nxt = children[i + 1] if i + 1 < len(children) else None
+            if nxt is not None and nxt.kind == ci.CursorKind.FIELD_DECL and \
+                    nxt.type.get_canonical().get_declaration() == child:
+                # `struct { ... } member;`: a named member of an unnamed type
+                fail(f"{name}: named member of an unnamed type ({nxt.spelling}) is not supported")
+            fields.append(Field(f"_anon{anon}", f"{name}_anon{anon}", record=sub))
+            unnamed_types[child.get_usr()] = sub.name
+            anon += 1
+        elif child.kind == ci.CursorKind.FIELD_DECL:
+            bits = child.get_bitfield_width() if child.is_bitfield() else None
+            fields.append(Field(child.spelling, ctype_of(child.type), bits))
+    t = cursor.type
+    return Record(kind, name, fields, t.get_size(), t.get_align())
+
+
+def scan(tu: ci.TranslationUnit) -> tuple[list[Macro], list[Enum], list[Record], dict[str, int]]:
+    macros: list[Macro] = []
+    enums: list[Enum] = []
+    records: list[Record] = []
+    version: dict[str, int] = {}
+    for cur in tu.cursor.get_children():
+        h = header_of(cur)
+        if h is None:
+            continue
+        if cur.kind == ci.CursorKind.MACRO_DEFINITION:
+            toks = list(cur.get_tokens())
+            if len(toks) >= 2 and toks[1].spelling == "(" and \
+                    toks[1].extent.start.offset == toks[0].extent.end.offset:
+                continue  # function-like
+            body = [t.spelling for t in toks[1:]]
+            if not body:
+                continue  # include guard
+            if h == "linux/version.h":
+                if cur.spelling.startswith("LINUX_VERSION_") and len(body) == 1:
+                    version[cur.spelling] = int(body[0], 0)
+                continue
+            macros.append(Macro(cur.spelling, h, cur.location.line, body))
+        elif cur.kind == ci.CursorKind.ENUM_DECL and cur.is_definition() and h in HEADERS:
+            members = []
+            for m in cur.get_children():
+                if m.kind == ci.CursorKind.ENUM_CONSTANT_DECL:
+                    src = " ".join(t.spelling for t in m.get_tokens())
+                    members.append((m.spelling, m.enum_value, src))
+            if cur.is_anonymous():
+                first = members[0][0]
+                name = ANON_ENUM_NAMES.get(first) or derived_enum_name(members)
+                c_name = None
+            else:
+                name = c_name = cur.spelling
+            enums.append(Enum(name, c_name, h, cur.location.line, members))
+        elif cur.kind in (ci.CursorKind.STRUCT_DECL, ci.CursorKind.UNION_DECL) and \
+                cur.is_definition() and h in HEADERS and not cur.is_anonymous():
+            rec = read_record(cur, cur.spelling)
+            rec.header, rec.line = h, cur.location.line
+            records.append(rec)
+    return macros, enums, records, version
+
+
+def derived_enum_name(members: list[tuple[str, int, str]]) -> str:
+    names = [m[0] for m in members]
+    words = [n.split("_") for n in names]
+    common = []
+    for parts in zip(*words, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    prefix = "_".join(common).lower()
+    name = prefix or names[0].lower()
+    print(f"gen_constants: note: anonymous enum starting {names[0]} named {name!r}; "
+          "add it to ANON_ENUM_NAMES", file=sys.stderr)
+    return name
+
+
+def includes() -> str:
+    return "".join(f"#include <{h}>\n" for h in (*HEADERS, "linux/version.h"))
+
+
+def evaluate_macros(macros: list[Macro], byteorder: str) -> None:
+    """Evaluate each macro as an enumerator initialiser in a generated TU."""
+    lines = [includes()]
+    for m in macros:
+        if m.value is None and not IOCTL_BUILDERS & set(m.body):
+            lines.append(f"enum {{ perfsys_gen__{m.name} = ({m.name}) }};\n")
+    tu = parse("".join(lines), byteorder)
+    values: dict[str, int] = {}
+    for cur in tu.cursor.get_children():
+        if cur.kind == ci.CursorKind.ENUM_DECL and cur.location.file is not None \
+                and cur.location.file.name == "perfsys_gen.c":
+            for m in cur.get_children():
+                if m.spelling.startswith("perfsys_gen__"):
+                    values[m.spelling[len("perfsys_gen__"):]] = m.enum_value
+    for m in macros:
+        if not IOCTL_BUILDERS & set(m.body):
+            if m.name not in values:
+                fail(f"macro {m.name} is not an integer constant")
+            m.value = values[m.name]
+
+
+Headers = tuple[list[Macro], list[Enum], list[Record], dict[str, Record], tuple[int, int, int]]
+
+
+def read_headers() -> Headers:
+    src = includes()
+    macros, enums, records, version = scan(parse(src, "little"))
+    evaluate_macros(macros, "little")
+    # The big-endian parse: records' declarations may differ; numbers may not.
+    be_macros, be_enums, be_records, _ = scan(parse(src, "big"))
+    evaluate_macros(be_macros, "big")
+    if [(m.name, m.value) for m in macros] != [(m.name, m.value) for m in be_macros]:
+        fail("a macro's value differs between byte orders")
+    if [(e.name, e.members) for e in enums] != [(e.name, e.members) for e in be_enums]:
+        fail("an enum differs between byte orders")
+    if [r.name for r in records] != [r.name for r in be_records]:
+        fail("the records differ between byte orders")
+    be = {r.name: r for r in be_records}
+    ver = (version["LINUX_VERSION_MAJOR"], version["LINUX_VERSION_PATCHLEVEL"],
+           version["LINUX_VERSION_SUBLEVEL"])
+    return macros, enums, records, be, ver
+
+
+# --------------------------------------------------------------------------
+# output
+
+
+def literal(value: int, spelling: str) -> str:
+    if value < 0:
+        return str(value)
+    if "0x" in spelling.lower() or "<<" in spelling or value >= 1 << 32:
+        return hex(value)
+    return str(value)
+
+
+def walk_classes(rec: Record) -> Iterator[Record]:
+    """Helper records first (innermost first), then the record itself."""
+    for f in rec.fields:
+        if f.record is not None:
+            yield from walk_classes(f.record)
+    yield rec
+
+
+def field_lines(rec: Record, indent: str) -> list[str]:
+    out = []
+    for f in rec.fields:
+        ctype = f"_{f.ctype}" if f.record is not None else f.ctype
+        if f.bits is not None:
+            out.append(f'{indent}("{f.name}", {ctype}, {f.bits}),')
+        else:
+            out.append(f'{indent}("{f.name}", {ctype}),')
+    return out
+
+
+def class_name(rec: Record, top: str) -> str:
+    return rec.name if rec.name == top else f"_{rec.name}"
+
+
+def emit_record(rec: Record, be: Record) -> list[str]:
+    out: list[str] = []
+    le_classes = list(walk_classes(rec))
+    be_classes = {r.name: r for r in walk_classes(be)}
+    if [r.name for r in le_classes] != list(be_classes):
+        fail(f"{rec.name}: anonymous members differ between byte orders")
+    for cls in le_classes:
+        other = be_classes[cls.name]
+        name = class_name(cls, rec.name)
+        base = "Union" if cls.kind == "union" else "Structure"
+        own = dataclasses.replace(cls, fields=[dataclasses.replace(f, record=None)
+                                               for f in cls.fields])
+        own_be = dataclasses.replace(other, fields=[dataclasses.replace(f, record=None)
+                                                    for f in other.fields])
+        dual = own.shape() != own_be.shape()
+        if dual:
+            out.append(f"# {name}: the headers lay its members out per byte order.")
+            out.append(f"{name}_fields_le = [")
+            out += field_lines(cls, "    ")
+            out.append("]")
+            out.append(f"{name}_fields_be = [")
+            out += field_lines(other, "    ")
+            out.append("]")
+            out.append("")
+            out.append("")
+        out.append(f"class {name}({base}):")
+        if cls.name == rec.name:
+            out.append(f'    """{"union" if cls.kind == "union" else "struct"} {rec.name} '
+                       f'({cls.size} bytes) of <{rec.header}>."""')
+            out.append("")
+        anon = [f.name for f in cls.fields if f.record is not None]
+        if anon:
+            names = ", ".join(f'"{a}"' for a in anon)
+            out.append(f"    _anonymous_ = ({names},)")
+        if dual:
+            out.append(f"    _fields_ = {name}_fields_le if _LITTLE else {name}_fields_be")
+        else:
+            out.append("    _fields_ = [")
+            out += field_lines(cls, "        ")
+            out.append("    ]")
+        if cls.name == rec.name and rec.name in SIZE_PRESET:
+            out += [
+                "",
+                "    def __init__(self, *args: Any, **kwargs: Any) -> None:",
+                f'        """Zero-filled, with `size` preset to {cls.size} unless given."""',
+                "        super().__init__(*args, **kwargs)",
+                '        if len(args) < 2 and "size" not in kwargs:',
+                f"            self.size = {cls.size}",
+            ]
+        out.append("")
+        out.append("")
+    return out
+
+
+def render(doc: str) -> str:
+    macros, enums, records, be, version = read_headers()
+    zig = package_version("ziglang")
+    ver = ".".join(str(v) for v in (version[0], version[1]))
+    out: list[str] = []
+    out.append(
+        f"# Code generated by `{COMMAND}` from linux/perf_event.h and linux/hw_breakpoint.h "
+        f"of Linux {ver} (ziglang {zig}); DO NOT EDIT."
+    )
+    out.append(doc.rstrip("\n"))
+    out.append(MARKER)
+    out.append("")
+    out.append("import sys as _sys")
+    out.append("from ctypes import Structure, Union, c_char, c_int8, c_int16, c_int32, c_int64")
+    out.append("from ctypes import c_uint8, c_uint16, c_uint32, c_uint64, c_void_p")
+    out.append("from types import MappingProxyType as _ro")
+    out.append("from typing import Any, Final")
+    out.append("")
+    ioctls = [m.name for m in macros if m.value is None]
+    if ioctls:
+        out.append("# Request numbers of the ioctls depend on the architecture: the C compiler")
+        out.append("# computes them in perfsys._perfsys.")
+        out.append("from perfsys._perfsys import (")
+        out += [f"    {n}," for n in ioctls]
+        out.append(")")
+        out.append("")
+    out.append("_LITTLE = _sys.byteorder == \"little\"")
+    out.append("")
+    out.append(f"HEADERS_VERSION: Final = {version!r}")
+    out.append('"""The (major, minor, patch) of the Linux UAPI headers these tables come from."""')
+    out.append("")
+
+    public: list[str] = ["HEADERS_VERSION", "ENUMS", *ioctls]
+    # constants and enum tables, header by header, in declaration order
+    items: list[tuple[int, int, object]] = []
+    for m in macros:
+        if m.value is not None:
+            items.append((HEADERS.index(m.header), m.line, m))
+    for e in enums:
+        items.append((HEADERS.index(e.header), e.line, e))
+    items.sort(key=lambda i: (i[0], i[1]))
+    current = None
+    tables: list[str] = []
+    for hidx, _line, item in items:
+        if current != hidx:
+            current = hidx
+            out.append("")
+            out.append(f"# ---- <{HEADERS[hidx]}>: constants")
+            out.append("")
+        if isinstance(item, Macro):
+            assert item.value is not None
+            out.append(f"{item.name}: Final = {literal(item.value, ' '.join(item.body))}")
+            public.append(item.name)
+        else:
+            assert isinstance(item, Enum)
+            label = f"enum {item.c_name}" if item.c_name else f"anonymous enum ({item.name})"
+            out.append("")
+            out.append(f"# {label}")
+            for name, value, spelling in item.members:
+                out.append(f"{name}: Final = {literal(value, spelling)}")
+                public.append(name)
+            out.append(f"{item.name}: Final = _ro({{")
+            for name, _v, _s in item.members:
+                out.append(f'    "{name}": {name},')
+            out.append("})")
+            out.append("")
+            public.append(item.name)
+            tables.append(item.name)
+    out.append("")
+    out.append("ENUMS: Final = _ro({")
+    for t in tables:
+        out.append(f'    "{t}": {t},')
+    out.append("})")
+    out.append('"""Every enum table by its name (anonymous enums get a name of our own)."""')
+    out.append("")
+    out.append("")
+    out.append("# ---- records")
+    out.append("")
+    out.append("")
+    for rec in records:
+        out += emit_record(rec, be[rec.name])
+        public.append(rec.name)
+    seen = set()
+    for n in public:
+        if n in seen:
+            fail(f"{n} is defined twice")
+        seen.add(n)
+    out.append("__all__ = [")
+    out += [f'    "{n}",' for n in public]
+    out.append("]")
+    return "\n".join(out) + "\n"
+
+
+def existing_doc(path: Path) -> str:
+    """The hand-written part of `path`: from line 2 down to the marker."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return DEFAULT_DOC
+    lines = text.splitlines(keepends=True)
+    try:
+        end = next(i for i, line in enumerate(lines) if line.rstrip("\n") == MARKER)
+    except StopIteration:
+        return DEFAULT_DOC
+    return "".join(lines[1:end]) or DEFAULT_DOC
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--output", type=Path, default=TARGET_FILE,
+                    help="where to write (default: src/perfsys/constants.py)")
+    ap.add_argument("--doc-from", type=Path, default=TARGET_FILE,
+                    help="file whose hand-written docs (above the marker) are kept")
+    ap.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 with a diff if --output is out of date")
+    args = ap.parse_args()
+    text = render(existing_doc(args.doc_from))
+    if args.check:
+        old = args.output.read_text() if args.output.exists() else ""
+        if old != text:
+            sys.stdout.writelines(difflib.unified_diff(
+                old.splitlines(keepends=True), text.splitlines(keepends=True),
+                str(args.output), "regenerated"))
+            sys.exit(1)
+        return
+    args.output.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Regenerates src/perfsys/constants.py from the Linux UAPI headers that the
+# pinned `ziglang` wheel ships, parsed with the pinned `libclang` wheel.
+#
+#   tools/regenerate.sh            rewrite src/perfsys/constants.py in place
+#   tools/regenerate.sh --check    write nothing; exit 1 with a diff if it is stale
+#
+# The pins live in one place, the `regen` extra of pyproject.toml. When the
+# interpreter ($PYTHON, default python3) already has both at exactly those
+# versions (CI pip-installs '.[regen]'), it is used as is; otherwise the pins
+# are installed into a throw-away virtual environment under .regen/.
+# Set PERFSYS_REGEN_VENV=1 to always use the virtual environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+
+# The pinned requirements, e.g. "ziglang==0.17.0 libclang==18.1.1".
+mapfile -t PINS < <("$PY" - <<'EOF'
+import tomllib
+with open("pyproject.toml", "rb") as f:
+    extras = tomllib.load(f)["project"]["optional-dependencies"]
+for req in extras["regen"]:
+    print(req)
+EOF
+)
+
+have_pins() {
+    "$1" - "${PINS[@]}" <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for req in sys.argv[1:]:
+    name, _, want = req.partition("==")
+    try:
+        if version(name) != want:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+EOF
+}
+
+if [ "${PERFSYS_REGEN_VENV:-0}" != 1 ] && have_pins "$PY"; then
+    GEN_PY=$PY
+else
+    VENV=.regen/venv
+    if [ ! -x "$VENV/bin/python" ] || ! have_pins "$VENV/bin/python"; then
+        rm -rf "$VENV"
+        "$PY" -m venv "$VENV"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PINS[@]}"
+    fi
+    GEN_PY=$VENV/bin/python
+fi
+
+exec "$GEN_PY" tools/gen_constants.py "$@"

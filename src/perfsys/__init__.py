@@ -26,6 +26,34 @@ from perfsys.constants import (
 # -- core: perf_event_open, ioctls, counter reads (issue 3) --
 
 # -- decode: record decoding (issue 4) --
+# isort: split
+from perfsys._perfsys import (
+    AuxOutputHwIdRecord,
+    AuxRecord,
+    BpfEventRecord,
+    BranchEntry,
+    CallchainDeferredRecord,
+    CgroupRecord,
+    CommRecord,
+    Decoder,
+    ExitRecord,
+    ForkRecord,
+    ItraceStartRecord,
+    KsymbolRecord,
+    LostRecord,
+    LostSamplesRecord,
+    Mmap2Record,
+    MmapRecord,
+    NamespacesRecord,
+    ReadRecord,
+    RecordError,
+    SampleRecord,
+    SwitchCpuWideRecord,
+    SwitchRecord,
+    TextPokeRecord,
+    ThrottleRecord,
+    UnthrottleRecord,
+)
 
 # -- ring: RingBuffer (issue 4) --
 
@@ -45,4 +73,33 @@ __all__ = [
     "perf_mem_data_src",
     "perf_ns_link_info",
     "perf_sample_weight",
+]
+
+# decode
+__all__ += [
+    "AuxOutputHwIdRecord",
+    "AuxRecord",
+    "BpfEventRecord",
+    "BranchEntry",
+    "CallchainDeferredRecord",
+    "CgroupRecord",
+    "CommRecord",
+    "Decoder",
+    "ExitRecord",
+    "ForkRecord",
+    "ItraceStartRecord",
+    "KsymbolRecord",
+    "LostRecord",
+    "LostSamplesRecord",
+    "Mmap2Record",
+    "MmapRecord",
+    "NamespacesRecord",
+    "ReadRecord",
+    "RecordError",
+    "SampleRecord",
+    "SwitchCpuWideRecord",
+    "SwitchRecord",
+    "TextPokeRecord",
+    "ThrottleRecord",
+    "UnthrottleRecord",
 ]

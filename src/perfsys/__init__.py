@@ -39,6 +39,34 @@ from perfsys._perfsys import (
 )
 
 # -- decode: record decoding (issue 4) --
+# isort: split
+from perfsys._perfsys import (
+    AuxOutputHwIdRecord,
+    AuxRecord,
+    BpfEventRecord,
+    BranchEntry,
+    CallchainDeferredRecord,
+    CgroupRecord,
+    CommRecord,
+    Decoder,
+    ExitRecord,
+    ForkRecord,
+    ItraceStartRecord,
+    KsymbolRecord,
+    LostRecord,
+    LostSamplesRecord,
+    Mmap2Record,
+    MmapRecord,
+    NamespacesRecord,
+    ReadRecord,
+    RecordError,
+    SampleRecord,
+    SwitchCpuWideRecord,
+    SwitchRecord,
+    TextPokeRecord,
+    ThrottleRecord,
+    UnthrottleRecord,
+)
 
 # -- ring: RingBuffer (issue 4) --
 # isort: split
@@ -71,4 +99,33 @@ __all__ = [
     "read",
     "read_into",
     "read_value",
+]
+
+# decode
+__all__ += [
+    "AuxOutputHwIdRecord",
+    "AuxRecord",
+    "BpfEventRecord",
+    "BranchEntry",
+    "CallchainDeferredRecord",
+    "CgroupRecord",
+    "CommRecord",
+    "Decoder",
+    "ExitRecord",
+    "ForkRecord",
+    "ItraceStartRecord",
+    "KsymbolRecord",
+    "LostRecord",
+    "LostSamplesRecord",
+    "Mmap2Record",
+    "MmapRecord",
+    "NamespacesRecord",
+    "ReadRecord",
+    "RecordError",
+    "SampleRecord",
+    "SwitchCpuWideRecord",
+    "SwitchRecord",
+    "TextPokeRecord",
+    "ThrottleRecord",
+    "UnthrottleRecord",
 ]

@@ -449,3 +449,57 @@ def test_wait_wakes_for_data_and_reports_hangup() -> None:
     finally:
         os.close(w)
         child.wait(10)
+
+
+def test_read_with_a_decoder() -> None:
+    st = SAMPLE_IDENTIFIER | SAMPLE_IP | SAMPLE_TID | SAMPLE_TIME | SAMPLE_RAW
+    fd = open_getpid_tracepoint(sample_type=st)
+    attr = make_attr(type=PERF_TYPE_TRACEPOINT, sample_type=st, sample_period=1)
+    decoder = perfsys.Decoder(attr)
+    ident = ioctls.ID(fd)
+    try:
+        with perfsys.RingBuffer(fd, 1) as ring:
+            ioctls.ENABLE(fd)
+            got = []
+            for _ in range(20):
+                getpid_n(30)  # 20 * 30 samples through a one-page ring
+                got += ring.read(decoder=decoder)
+            ioctls.DISABLE(fd)
+            got += ring.read(None, decoder)
+            assert ring.lost == 0
+    finally:
+        os.close(fd)
+    assert len(got) == 600
+    for rec in got:
+        assert isinstance(rec, perfsys.SampleRecord)
+        assert rec.type == RECORD_SAMPLE
+        assert rec.identifier == ident
+        assert rec.pid == os.getpid() and rec.tid == threading.get_native_id()
+        assert rec.raw is not None and len(rec.raw) == 20
+    times = [rec.time for rec in got]
+    assert times == sorted(times) and len(set(times)) == len(times)
+
+
+def test_decoder_errors_stop_the_ring_at_the_record() -> None:
+    """A decoder that expects more than the records hold raises for the first record;
+    data_tail stays before it, and the records can still be taken raw."""
+    st = SAMPLE_TID
+    fd = open_getpid_tracepoint(sample_type=st)
+    wrong = perfsys.Decoder(
+        make_attr(type=PERF_TYPE_TRACEPOINT, sample_type=st | SAMPLE_TIME | SAMPLE_RAW)
+    )
+    try:
+        with perfsys.RingBuffer(fd, 1) as ring:
+            ioctls.ENABLE(fd)
+            getpid_n(4)
+            ioctls.DISABLE(fd)
+            tail = ring.data_tail
+            with pytest.raises(ValueError):
+                ring.read(decoder=wrong)
+            assert ring.data_tail == tail
+            assert ring.records_read == 0
+            raw = ring.read()
+            assert len(raw) == 4
+            assert ring.data_tail == ring.data_head
+    finally:
+        os.close(fd)

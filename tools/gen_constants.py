@@ -424,11 +424,17 @@ def render(doc: str) -> str:
     out.append(doc.rstrip("\n"))
     out.append(MARKER)
     out.append("")
+    out.append("from __future__ import annotations")
+    out.append("")
     out.append("import sys as _sys")
     out.append("from ctypes import Structure, Union, c_char, c_int8, c_int16, c_int32, c_int64")
     out.append("from ctypes import c_uint8, c_uint16, c_uint32, c_uint64, c_void_p")
     out.append("from types import MappingProxyType as _ro")
-    out.append("from typing import Any, Final")
+    out.append("")
+    out.append("# typing is for type checkers only: importing it would double the import time.")
+    out.append("TYPE_CHECKING = False")
+    out.append("if TYPE_CHECKING:")
+    out.append("    from typing import Any, Final")
     out.append("")
     ioctls = [m.name for m in macros if m.value is None]
     if ioctls:

@@ -24,6 +24,19 @@ from perfsys.constants import (
 )
 
 # -- core: perf_event_open, ioctls, counter reads (issue 3) --
+# isort: split
+from perfsys import ioctls
+from perfsys._perfsys import (
+    CounterValue,
+    GroupMember,
+    GroupValues,
+    SelfCounter,
+    decode_read,
+    perf_event_open,
+    read,
+    read_into,
+    read_value,
+)
 
 # -- decode: record decoding (issue 4) --
 # isort: split
@@ -61,18 +74,28 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HEADERS_VERSION",
+    "CounterValue",
+    "GroupMember",
+    "GroupValues",
     "RawRecord",
+    "SelfCounter",
     "__version__",
     "_perfsys",
     "constants",
+    "decode_read",
+    "ioctls",
     "perf_branch_entry",
     "perf_event_attr",
     "perf_event_header",
     "perf_event_mmap_page",
+    "perf_event_open",
     "perf_event_query_bpf",
     "perf_mem_data_src",
     "perf_ns_link_info",
     "perf_sample_weight",
+    "read",
+    "read_into",
+    "read_value",
 ]
 
 # decode

@@ -30,11 +30,17 @@ To turn a table into an ``enum.IntEnum`` (at a cost paid once, when wanted)::
 """
 # --- generated below this line by tools/gen_constants.py; edit that, not this ---
 
+from __future__ import annotations
+
 import sys as _sys
 from ctypes import Structure, Union, c_char, c_int8, c_int16, c_int32, c_int64
 from ctypes import c_uint8, c_uint16, c_uint32, c_uint64, c_void_p
 from types import MappingProxyType as _ro
-from typing import Any, Final
+
+# typing is for type checkers only: importing it would double the import time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 # Request numbers of the ioctls depend on the architecture: the C compiler
 # computes them in perfsys._perfsys.

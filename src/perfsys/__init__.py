@@ -69,6 +69,8 @@ from perfsys._perfsys import (
 )
 
 # -- ring: RingBuffer (issue 4) --
+# isort: split
+from perfsys._perfsys import RingBuffer
 
 __version__ = "0.1.0"
 
@@ -78,6 +80,7 @@ __all__ = [
     "GroupMember",
     "GroupValues",
     "RawRecord",
+    "RingBuffer",
     "SelfCounter",
     "__version__",
     "_perfsys",

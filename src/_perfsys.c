@@ -165,9 +165,6 @@
 #define PERF_ATTR_SIZE_VER2 80u
 #define PERF_ATTR_SIZE_VER3 96u
 #define PERF_ATTR_SIZE_VER4 104u
-#define PERF_ATTR_OFFSET_SAMPLE_TYPE 24u        /* offsetof(perf_event_attr, sample_type) */
-#define PERF_ATTR_OFFSET_READ_FORMAT 32u        /* offsetof(perf_event_attr, read_format) */
-#define PERF_ATTR_OFFSET_FLAGS 40u              /* the u64 of bitfields after read_format */
 #define PERF_ATTR_OFFSET_BRANCH_SAMPLE_TYPE 72u /* offsetof(perf_event_attr, branch_sample_type) */
 #define PERF_ATTR_OFFSET_SAMPLE_REGS_USER 80u   /* offsetof(perf_event_attr, sample_regs_user) */
 #define PERF_ATTR_OFFSET_SAMPLE_REGS_INTR 96u   /* offsetof(perf_event_attr, sample_regs_intr) */
@@ -2658,6 +2655,39 @@ decode_pick(DecoderObject *self, const unsigned char *rec, size_t size, Py_ssize
                                 (unsigned long long)id);
 }
 
+/* Check that buf[0:len] holds the read_format values for `rf` (reading the
+   group's nr), so that a short record is a RecordError like any other. */
+static int
+decode_check_read(perfsys_state *st, uint64_t rf, const unsigned char *buf, size_t len,
+                  const unsigned char *rec, size_t size, Py_ssize_t at)
+{
+    size_t te = (rf & PERF_FORMAT_TOTAL_TIME_ENABLED) != 0;
+    size_t tr = (rf & PERF_FORMAT_TOTAL_TIME_RUNNING) != 0;
+    size_t id = (rf & PERF_FORMAT_ID) != 0;
+    size_t lost = (rf & PERF_FORMAT_LOST) != 0;
+    if (!(rf & PERF_FORMAT_GROUP)) {
+        size_t need = 8 * (1 + te + tr + id + lost);
+        if (len < need) {
+            decode_error(st, rec, size, at, "truncated at read values (%zu bytes, %zu needed)",
+                         len, need);
+            return -1;
+        }
+        return 0;
+    }
+    size_t head = 8 * (1 + te + tr);
+    if (len < head) {
+        decode_error(st, rec, size, at, "truncated at group read values");
+        return -1;
+    }
+    uint64_t nr = rd_u64(buf);
+    if (nr > (len - head) / (8 * (1 + id + lost))) {
+        decode_error(st, rec, size, at, "group read nr %llu past the record's end",
+                     (unsigned long long)nr);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- SAMPLE ---- */
 
 #define NEED(n, what)                                                               \
@@ -2768,6 +2798,9 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
     }
     if (t & PERF_SAMPLE_READ) {
         size_t used = 0;
+        if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at) < 0) {
+            goto fail;
+        }
         PyObject *v = core_decode_read_format(st, c->read_format, p, (size_t)(end - p), &used);
         if (v == NULL) {
             goto fail;
@@ -3105,6 +3138,10 @@ decode_other(DecoderObject *self, const decode_config *c, const unsigned char *r
         SET(i++, pid_obj(p));
         SET(i++, pid_obj(p + 4));
         size_t used = 0;
+        if (decode_check_read(st, c->read_format, p + 8, (size_t)(end - p) - 8, rec, size,
+                              at) < 0) {
+            goto fail;
+        }
         PyObject *v = core_decode_read_format(st, c->read_format, p + 8, (size_t)(end - p) - 8,
                                               &used);
         if (v == NULL) {
@@ -5006,7 +5043,6 @@ add_abi_table(PyObject *m)
         {"PERF_SAMPLE_CPU", PERF_SAMPLE_CPU},
         {"PERF_SAMPLE_PERIOD", PERF_SAMPLE_PERIOD},
         {"PERF_SAMPLE_STREAM_ID", PERF_SAMPLE_STREAM_ID},
-        {"PERF_SAMPLE_RAW", PERF_SAMPLE_RAW},
         {"PERF_SAMPLE_BRANCH_STACK", PERF_SAMPLE_BRANCH_STACK},
         {"PERF_SAMPLE_REGS_USER", PERF_SAMPLE_REGS_USER},
         {"PERF_SAMPLE_STACK_USER", PERF_SAMPLE_STACK_USER},
@@ -5029,8 +5065,6 @@ add_abi_table(PyObject *m)
         {"PERF_ATTR_SIZE_VER2", PERF_ATTR_SIZE_VER2},
         {"PERF_ATTR_SIZE_VER3", PERF_ATTR_SIZE_VER3},
         {"PERF_ATTR_SIZE_VER4", PERF_ATTR_SIZE_VER4},
-        {"offsetof(perf_event_attr, sample_type)", PERF_ATTR_OFFSET_SAMPLE_TYPE},
-        {"offsetof(perf_event_attr, read_format)", PERF_ATTR_OFFSET_READ_FORMAT},
         {"offsetof(perf_event_attr, branch_sample_type)", PERF_ATTR_OFFSET_BRANCH_SAMPLE_TYPE},
         {"offsetof(perf_event_attr, sample_regs_user)", PERF_ATTR_OFFSET_SAMPLE_REGS_USER},
         {"offsetof(perf_event_attr, sample_regs_intr)", PERF_ATTR_OFFSET_SAMPLE_REGS_INTR},

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 import perfsys
 from perfsys import constants as C
 
-# READ is decoded by the read_format decoder and tested with it.
-SAMPLE_BITS = [1 << i for i in range(25) if 1 << i != C.PERF_SAMPLE_READ]
+SAMPLE_BITS = [1 << i for i in range(25)]
 BRANCH_FLAGS = [0, C.PERF_SAMPLE_BRANCH_HW_INDEX, C.PERF_SAMPLE_BRANCH_COUNTERS,
                 C.PERF_SAMPLE_BRANCH_HW_INDEX | C.PERF_SAMPLE_BRANCH_COUNTERS]
 
@@ -27,6 +26,7 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     bits = draw(st.lists(st.sampled_from(SAMPLE_BITS), unique=True))
     return dict(
         sample_type=sum(bits),
+        read_format=draw(st.integers(0, C.PERF_FORMAT_MAX - 1)),
         sample_id_all=draw(st.booleans()),
         branch_sample_type=draw(st.sampled_from(BRANCH_FLAGS)),
         sample_regs_user=draw(st.integers(0, 2**64 - 1).filter(lambda m: bin(m).count("1") <= 6)),
@@ -61,6 +61,19 @@ def samples(draw: st.DrawFn, cfg: dict[str, Any]) -> tuple[bytes, dict[str, Any]
         want["cpu"] = draw(st.integers(0, 2**32 - 1))
         body += struct.pack("=II", want["cpu"], draw(st.integers(0, 2**32 - 1)))
     u64_field(C.PERF_SAMPLE_PERIOD, "period")
+    if t & C.PERF_SAMPLE_READ:
+        rf = cfg["read_format"]
+        group = rf & C.PERF_FORMAT_GROUP
+        nr = draw(st.integers(0, 3)) if group else 1
+        head = bin(rf & (C.PERF_FORMAT_TOTAL_TIME_ENABLED | C.PERF_FORMAT_TOTAL_TIME_RUNNING))
+        per = 1 + bin(rf & (C.PERF_FORMAT_ID | C.PERF_FORMAT_LOST)).count("1")
+        n = (1 if group else 0) + head.count("1") + nr * per
+        vals = [draw(u64) for _ in range(n)]
+        if group:
+            vals[0] = nr
+        block = struct.pack(f"={n}Q", *vals)
+        want["read"] = perfsys._perfsys.decode_read(rf, block)
+        body += block
     if t & C.PERF_SAMPLE_CALLCHAIN:
         ips = draw(st.lists(u64, max_size=8))
         want["callchain"] = tuple(ips)

@@ -709,6 +709,10 @@ core_open_detail(int err, const unsigned char *attr, uint32_t size_before, int p
         core_append(out, cap, "group_fd %d is not an open perf event", group_fd);
         break;
     case EINVAL:
+        if (pid == -1 && cpu == -1) {
+            core_append(out, cap, "pid=-1 needs a cpu >= 0 (cpu=-1 with it would be everything)");
+            break;
+        }
         core_append(out, cap,
                      "the kernel refused attr (type %u, config 0x%llx) or an argument: check "
                      "reserved bits, sample_period/freq, read_format, flags, pid/cpu",

@@ -1042,7 +1042,9 @@ core_ioctl_set_filter(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
                                 err == EINVAL ? "the kernel could not parse the filter for "
                                                 "this event (field names are the "
                                                 "tracepoint's format fields)"
-                                              : NULL);
+                                : err == EEXIST ? "a tracepoint event takes one filter, once: "
+                                                  "open a new event for another"
+                                                : NULL);
     }
     Py_RETURN_NONE;
 }

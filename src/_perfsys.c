@@ -3820,6 +3820,10 @@ decode_clear(decode_state *s)
    whose records are read newest first after output is paused
    (PERF_EVENT_IOC_PAUSE_OUTPUT).
 
+   The buffer protocol exports the header page only: the kernel maps the data
+   pages so that a store into them raises SIGBUS, which no Python code should
+   be able to provoke through a memoryview.
+
    Every record is copied out of the mapping into a private buffer before it is
    decoded, so a record that wraps past the end of the data area (its 8-byte
    header included) comes out whole, and nothing the kernel writes meanwhile can
@@ -4907,9 +4911,10 @@ PyDoc_STRVAR(ring_doc,
 "power of two) of the event file descriptor `fd` (an int or an object with\n"
 "fileno()), plus an AUX area of aux_pages pages when aux_pages is not 0.\n\n"
 "The RingBuffer works on its own duplicate of fd (see fileno()); the caller\n"
-"keeps and closes the original. The whole mapping is exported through the\n"
-"buffer protocol, so perf_event_mmap_page.from_buffer(ring) is a live view of the\n"
-"header page (read-only in overwrite mode: use from_buffer_copy there).\n"
+"keeps and closes the original. The header page is exported through the buffer\n"
+"protocol, so perf_event_mmap_page.from_buffer(ring) is a live view of it\n"
+"(read-only in overwrite mode: use from_buffer_copy there); the data pages are\n"
+"reached through read(), since the kernel makes stores into them fatal.\n"
 "overwrite=True maps the pages read-only, which lets the kernel overwrite old\n"
 "records: use it with write_backward events and pause output before read().");
 

@@ -528,3 +528,37 @@ def test_decoder_errors_stop_the_ring_at_the_record() -> None:
             assert ring.data_tail == ring.data_head
     finally:
         os.close(fd)
+
+
+def test_concurrent_readers_hand_out_each_record_once() -> None:
+    st = SAMPLE_TID | SAMPLE_TIME
+    fd = open_getpid_tracepoint(sample_type=st)
+    n = 6000
+    got: list[list[int]] = [[], []]
+    done = threading.Event()
+    try:
+        with perfsys.RingBuffer(fd, 2) as ring:
+
+            def reader(k: int) -> None:
+                while not done.is_set():
+                    ring.wait(0.005)
+                    got[k] += [parse_sample(r.data, st).time or 0 for r in ring.read(64)]
+                got[k] += [parse_sample(r.data, st).time or 0 for r in ring.read()]
+
+            threads = [threading.Thread(target=reader, args=(k,)) for k in range(2)]
+            for t in threads:
+                t.start()
+            ioctls.ENABLE(fd)  # counts this thread's getpid calls only
+            for _ in range(n // 100):
+                getpid_n(100)
+                time.sleep(0)
+            ioctls.DISABLE(fd)
+            done.set()
+            for t in threads:
+                t.join(30)
+            lost = ring.lost
+    finally:
+        os.close(fd)
+    times = got[0] + got[1]
+    assert len(times) + lost == n
+    assert len(set(times)) == len(times)

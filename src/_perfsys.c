@@ -3849,6 +3849,7 @@ typedef struct {
     uint64_t aux_offset;
     int overwrite;
     int testing;                   /* a memfd laid out like a ring (RingBuffer._testing) */
+    int reading;                   /* a read() is copying out of the mapping */
     Py_ssize_t exports;            /* live buffer views */
     unsigned char *scratch;        /* RING_SCRATCH_SIZE bytes */
     uint64_t ov_prev;              /* overwrite mode: data_head at the previous read */
@@ -4238,6 +4239,10 @@ ring_close(PyObject *op, PyObject *Py_UNUSED(ignored))
                         "ctypes from_buffer objects) are alive");
         r = NULL;
     }
+    else if (self->reading) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot close a RingBuffer while read() runs on it");
+        r = NULL;
+    }
     else {
         ring_release_resources(self);
     }
@@ -4465,7 +4470,10 @@ PyDoc_STRVAR(ring_read_doc,
 "A record whose size is 0, not a multiple of 8, or runs past data_head raises\n"
 "ValueError when it is the first record of a call; records before it are\n"
 "returned by the call that reaches it. data_tail never moves past it: discard()\n"
-"drops the unread data. Errors from the decoder are reported the same way.");
+"drops the unread data. Errors from the decoder are reported the same way.\n\n"
+"A read() that starts while another runs on the same ring (in another thread\n"
+"that took over during a garbage collection, or in a finalizer) returns [];\n"
+"the running call hands those records out.");
 
 static PyObject *
 ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -4531,8 +4539,18 @@ ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     int r = -1;
     PERFSYS_BEGIN_CRITICAL(op);
     if (ring_check_open(self) == 0) {
-        r = self->overwrite ? ring_read_backward(self, st, decoder, list, max_records)
-                            : ring_read_forward(self, st, decoder, list, max_records);
+        if (self->reading) {
+            /* Another read() is under way: a thread that took over while the
+               garbage collector ran inside it, or a finalizer. That call hands
+               out these records. */
+            r = 0;
+        }
+        else {
+            self->reading = 1;
+            r = self->overwrite ? ring_read_backward(self, st, decoder, list, max_records)
+                                : ring_read_forward(self, st, decoder, list, max_records);
+            self->reading = 0;
+        }
     }
     PERFSYS_END_CRITICAL();
     if (r < 0) {

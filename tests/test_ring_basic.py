@@ -562,3 +562,35 @@ def test_no_leaks_across_many_rings_and_reads(fd: int) -> None:
     gc.collect()
     assert sys.getallocatedblocks() - blocks < 100  # 25,000 records later
     ring.close()
+
+
+def test_finalizer_during_read_cannot_close_or_reenter(ring: perfsys.RingBuffer) -> None:
+    """The garbage collector may run finalizers inside read(): they see [] from read()
+    and RuntimeError from close(), never a half-drained or unmapped ring."""
+    blob = _record(9, b"\2" * 16) * 80
+    _put(ring, 0, blob)
+    _set_u64(ring, HEAD, len(blob))
+    seen: list[object] = []
+
+    class Finalized:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+
+        def __del__(self) -> None:
+            seen.append(ring.read())
+            try:
+                ring.close()
+            except RuntimeError as e:
+                seen.append(e)
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(1)
+    try:
+        Finalized()
+        got = ring.read()
+    finally:
+        gc.set_threshold(*old)
+    assert len(got) == 80
+    assert seen and seen[0] == [] and isinstance(seen[1], RuntimeError), seen
+    assert not ring.closed

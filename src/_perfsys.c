@@ -1460,12 +1460,24 @@ core_decode_read_format(perfsys_state *st, uint64_t rf, const unsigned char *buf
 /* read(2) of a counter, EINTR retried after signal handlers ran. The GIL is
    kept: reading a counter does not block, and dropping and retaking the GIL
    would cost more than the read itself (see the README's "GIL"). */
+#ifndef PERFSYS_READ_RELEASES_GIL
+#  define PERFSYS_READ_RELEASES_GIL 0 /* benchmarks/bench_read.py builds it with 1 */
+#endif
+
 static ssize_t
 core_read_fd(int fd, void *buf, size_t cap, int *err)
 {
     ssize_t n;
     for (;;) {
+#if PERFSYS_READ_RELEASES_GIL
+        Py_BEGIN_ALLOW_THREADS
         n = read(fd, buf, cap);
+        *err = errno;
+        Py_END_ALLOW_THREADS
+        errno = *err;
+#else
+        n = read(fd, buf, cap);
+#endif
         if (n >= 0) {
             return n;
         }

@@ -39,7 +39,8 @@ def make_records(sample_type: int, n: int) -> bytes:
     for i in range(n):
         body = struct.pack("=QiiQQ", 0x401000 + 16 * i, 1000, 1001, 10**12 + i, 100_000)
         if sample_type & C.PERF_SAMPLE_CALLCHAIN:
-            ips = [C.PERF_CONTEXT_USER] + [0x7F0000000000 + 64 * (i + k) for k in range(CHAIN_DEPTH - 1)]
+            frames = [0x7F0000000000 + 64 * (i + k) for k in range(CHAIN_DEPTH - 1)]
+            ips = [C.PERF_CONTEXT_USER, *frames]
             body += struct.pack(f"={len(ips) + 1}Q", len(ips), *ips)
         header = perfsys.perf_event_header(type=C.PERF_RECORD_SAMPLE, misc=2, size=8 + len(body))
         out.append(bytes(header) + body)

@@ -2213,6 +2213,7 @@ typedef struct {
     uint32_t nregs_user;         /* popcount(sample_regs_user) */
     uint32_t nregs_intr;         /* popcount(sample_regs_intr) */
     uint32_t trailer_size;       /* bytes of the sample_id trailer; 0 without sample_id_all */
+    uint64_t fields;             /* the SampleRecord fields sample_type selects, 1 << S_* */
     int sample_id_all;
     int has_id;
 } decode_config;
@@ -2433,6 +2434,275 @@ static PyStructSequence_Field sample_fields[] = {
     {"aux", "PERF_SAMPLE_AUX: bytes"},
     {NULL, NULL},
 };
+
+/* SampleRecord is the record that comes in the millions, so it is not a
+   PyStructSequence (33 slots, each set to None and released again) but a
+   small immutable object of the same shape: one pointer per field, NULL for
+   a field whose bit is not in sample_type (read back as None). It behaves as
+   a named tuple: attribute access, len(), indexing and slicing, iteration,
+   unpacking, equality and hashing as the tuple of its fields, _fields,
+   __match_args__ and _asdict(). It holds no reference cycles (its fields are
+   ints, bytes and tuples the decoder made), so it is not tracked by the GC. */
+typedef struct {
+    PyObject_HEAD
+    uint64_t mask;               /* bit i: field i has a slot (its bit is in sample_type) */
+    PyObject *items[1];          /* popcount(mask) slots, in field order */
+} SampleObject;
+
+/* The slot of field i, which must be in r->mask. */
+static inline Py_ssize_t
+sample_slot(uint64_t mask, Py_ssize_t i)
+{
+    return (Py_ssize_t)__builtin_popcountll(mask & ((1ull << i) - 1));
+}
+
+static SampleObject *
+sample_alloc(PyTypeObject *tp, uint64_t mask)
+{
+    size_t n = (size_t)__builtin_popcountll(mask);
+    SampleObject *r = PyObject_Malloc(offsetof(SampleObject, items) + n * sizeof(PyObject *));
+    if (r == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    r->mask = mask;
+    memset(r->items, 0, n * sizeof(PyObject *));
+    PyObject_Init((PyObject *)r, tp);
+    return r;
+}
+
+static void
+sample_dealloc(PyObject *op)
+{
+    SampleObject *r = (SampleObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    int n = __builtin_popcountll(r->mask);
+    for (int i = 0; i < n; i++) {
+        Py_XDECREF(r->items[i]);
+    }
+    PyObject_Free(op);
+    Py_DECREF(tp);
+}
+
+static inline PyObject *
+sample_field(SampleObject *r, Py_ssize_t i)
+{
+    if (!((r->mask >> i) & 1)) {
+        return Py_None;
+    }
+    PyObject *v = r->items[sample_slot(r->mask, i)];
+    return v != NULL ? v : Py_None;
+}
+
+static PyObject *
+sample_get(PyObject *op, void *closure)
+{
+    PyObject *v = sample_field((SampleObject *)op, (Py_ssize_t)(intptr_t)closure);
+    Py_INCREF(v);
+    return v;
+}
+
+static PyObject *
+sample_as_tuple(PyObject *op)
+{
+    PyObject *t = PyTuple_New(S_NFIELDS);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        PyObject *v = sample_field((SampleObject *)op, i);
+        Py_INCREF(v);
+        PyTuple_SetItem(t, i, v);
+    }
+    return t;
+}
+
+static Py_ssize_t
+sample_length(PyObject *op)
+{
+    (void)op;
+    return S_NFIELDS;
+}
+
+static PyObject *
+sample_item(PyObject *op, Py_ssize_t i)
+{
+    if (i < 0 || i >= S_NFIELDS) {
+        PyErr_SetString(PyExc_IndexError, "SampleRecord index out of range");
+        return NULL;
+    }
+    PyObject *v = sample_field((SampleObject *)op, i);
+    Py_INCREF(v);
+    return v;
+}
+
+static PyObject *
+sample_subscript(PyObject *op, PyObject *key)
+{
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        return sample_item(op, i < 0 ? i + S_NFIELDS : i);
+    }
+    PyObject *t = sample_as_tuple(op);
+    if (t == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_GetItem(t, key);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *
+sample_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if (!PyTuple_Check(b) && !PyObject_TypeCheck(b, Py_TYPE(a))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *ta = sample_as_tuple(a);
+    PyObject *tb = PyTuple_Check(b) ? (Py_INCREF(b), b) : sample_as_tuple(b);
+    PyObject *r = NULL;
+    if (ta != NULL && tb != NULL) {
+        r = PyObject_RichCompare(ta, tb, op);
+    }
+    Py_XDECREF(ta);
+    Py_XDECREF(tb);
+    return r;
+}
+
+static Py_hash_t
+sample_hash(PyObject *op)
+{
+    PyObject *t = sample_as_tuple(op);
+    if (t == NULL) {
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(t);
+    Py_DECREF(t);
+    return h;
+}
+
+static PyObject *
+sample_repr(PyObject *op)
+{
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        PyObject *s = PyUnicode_FromFormat("%s=%R", sample_fields[i].name,
+                                           sample_field((SampleObject *)op, i));
+        if (s == NULL || PyList_Append(parts, s) < 0) {
+            Py_XDECREF(s);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(s);
+    }
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *body = sep != NULL ? PyUnicode_Join(sep, parts) : NULL;
+    Py_XDECREF(sep);
+    Py_DECREF(parts);
+    if (body == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyUnicode_FromFormat("perfsys.SampleRecord(%U)", body);
+    Py_DECREF(body);
+    return r;
+}
+
+static PyObject *
+sample_asdict(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        if (PyDict_SetItemString(d, sample_fields[i].name,
+                                 sample_field((SampleObject *)op, i)) < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static PyMethodDef sample_methods[] = {
+    {"_asdict", sample_asdict, METH_NOARGS,
+     "_asdict($self, /)\n--\n\nA dict of the record's fields, in order."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef sample_getset[S_NFIELDS + 1];
+
+static PyType_Slot sample_slots[] = {
+    {Py_tp_dealloc, sample_dealloc},
+    {Py_tp_repr, sample_repr},
+    {Py_tp_hash, sample_hash},
+    {Py_tp_richcompare, sample_richcompare},
+    {Py_tp_iter, PySeqIter_New},
+    {Py_tp_methods, sample_methods},
+    {Py_tp_getset, sample_getset},
+    {Py_sq_length, sample_length},
+    {Py_sq_item, sample_item},
+    {Py_mp_length, sample_length},
+    {Py_mp_subscript, sample_subscript},
+    {Py_tp_doc,
+     "PERF_RECORD_SAMPLE: one sample, a named tuple of every PERF_SAMPLE_* field in the\n"
+     "kernel's order; a field whose bit is not in sample_type is None."},
+    {0, NULL},
+};
+
+static PyType_Spec sample_spec = {
+    .name = "perfsys.SampleRecord",
+    .basicsize = sizeof(SampleObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = sample_slots,
+};
+
+/* The SampleRecord type, with _fields and __match_args__. */
+static PyTypeObject *
+sample_new_type(PyObject *m)
+{
+    if (sample_getset[0].name == NULL) {
+        for (int i = 0; i < S_NFIELDS; i++) {
+            sample_getset[i].name = sample_fields[i].name;
+            sample_getset[i].get = sample_get;
+            sample_getset[i].doc = sample_fields[i].doc;
+            sample_getset[i].closure = (void *)(intptr_t)i;
+        }
+    }
+    PyTypeObject *tp = (PyTypeObject *)PyType_FromModuleAndSpec(m, &sample_spec, NULL);
+    if (tp == NULL) {
+        return NULL;
+    }
+    PyObject *names = PyTuple_New(S_NFIELDS);
+    if (names == NULL) {
+        Py_DECREF(tp);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        PyObject *s = PyUnicode_InternFromString(sample_fields[i].name);
+        if (s == NULL) {
+            Py_DECREF(names);
+            Py_DECREF(tp);
+            return NULL;
+        }
+        PyTuple_SetItem(names, i, s);
+    }
+    if (PyObject_SetAttrString((PyObject *)tp, "_fields", names) < 0 ||
+        PyObject_SetAttrString((PyObject *)tp, "__match_args__", names) < 0) {
+        Py_DECREF(names);
+        Py_DECREF(tp);
+        return NULL;
+    }
+    Py_DECREF(names);
+    return tp;
+}
 
 static PyStructSequence_Field branch_entry_fields[] = {
     {"from_", "branch source address (the kernel's 'from')"},
@@ -2744,9 +3014,27 @@ decode_check_read(perfsys_state *st, uint64_t rf, const unsigned char *buf, size
         }                                                       \
     } while (0)
 
+#define SSET(i, expr)            \
+    do {                         \
+        PyObject *o_ = (expr);   \
+        if (o_ == NULL) {        \
+            goto fail;           \
+        }                        \
+        r->items[sample_slot(r->mask, (i))] = o_; \
+    } while (0)
+
+#define SU64_FIELD(bit, idx, what)                               \
+    do {                                                         \
+        if (t & (bit)) {                                         \
+            NEED(8, what);                                       \
+            SSET((idx), PyLong_FromUnsignedLongLong(rd_u64(p))); \
+            p += 8;                                              \
+        }                                                        \
+    } while (0)
+
 /* abi + regs[n]; ABI_NONE means no registers follow. */
 static int
-decode_regs(perfsys_state *st, PyObject *r, int idx, uint32_t nregs, const unsigned char **pp,
+decode_regs(perfsys_state *st, SampleObject *r, int idx, uint32_t nregs, const unsigned char **pp,
             const unsigned char *end, const unsigned char *rec, size_t size, Py_ssize_t at,
             const char *what)
 {
@@ -2754,10 +3042,10 @@ decode_regs(perfsys_state *st, PyObject *r, int idx, uint32_t nregs, const unsig
     NEED(8, what);
     uint64_t abi = rd_u64(p);
     p += 8;
-    SET(idx, PyLong_FromUnsignedLongLong(abi));
+    SSET(idx, PyLong_FromUnsignedLongLong(abi));
     size_t n = abi == PERF_SAMPLE_REGS_ABI_NONE ? 0 : nregs;
     NEED(8 * n, what);
-    SET(idx + 1, decode_u64_tuple(p, n));
+    SSET(idx + 1, decode_u64_tuple(p, n));
     p += 8 * n;
     *pp = p;
     return 0;
@@ -2773,37 +3061,34 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
     const uint64_t t = c->sample_type;
     const unsigned char *p = rec + 8;
     const unsigned char *end = rec + size;
-    PyObject *r = PyStructSequence_New(st->decode.record_types[PERF_RECORD_SAMPLE]);
+    SampleObject *r = sample_alloc(st->decode.record_types[PERF_RECORD_SAMPLE], c->fields);
     if (r == NULL) {
         return NULL;
     }
-    SET(S_TYPE, PyLong_FromLong(PERF_RECORD_SAMPLE));
-    SET(S_MISC, PyLong_FromLong(rd_u16(rec + 4)));
-    U64_FIELD(PERF_SAMPLE_IDENTIFIER, S_IDENTIFIER, "identifier");
-    U64_FIELD(PERF_SAMPLE_IP, S_IP, "ip");
+    SSET(S_TYPE, PyLong_FromLong(PERF_RECORD_SAMPLE));
+    SSET(S_MISC, PyLong_FromLong(rd_u16(rec + 4)));
+    SU64_FIELD(PERF_SAMPLE_IDENTIFIER, S_IDENTIFIER, "identifier");
+    SU64_FIELD(PERF_SAMPLE_IP, S_IP, "ip");
     if (t & PERF_SAMPLE_TID) {
         NEED(8, "pid, tid");
-        SET(S_PID, pid_obj(p));
-        SET(S_TID, pid_obj(p + 4));
+        SSET(S_PID, pid_obj(p));
+        SSET(S_TID, pid_obj(p + 4));
         p += 8;
     }
     else {
-        SET_NONE(S_PID);
-        SET_NONE(S_TID);
     }
-    U64_FIELD(PERF_SAMPLE_TIME, S_TIME, "time");
-    U64_FIELD(PERF_SAMPLE_ADDR, S_ADDR, "addr");
-    U64_FIELD(PERF_SAMPLE_ID, S_ID, "id");
-    U64_FIELD(PERF_SAMPLE_STREAM_ID, S_STREAM_ID, "stream_id");
+    SU64_FIELD(PERF_SAMPLE_TIME, S_TIME, "time");
+    SU64_FIELD(PERF_SAMPLE_ADDR, S_ADDR, "addr");
+    SU64_FIELD(PERF_SAMPLE_ID, S_ID, "id");
+    SU64_FIELD(PERF_SAMPLE_STREAM_ID, S_STREAM_ID, "stream_id");
     if (t & PERF_SAMPLE_CPU) {
         NEED(8, "cpu, res");
-        SET(S_CPU, PyLong_FromUnsignedLong(rd_u32(p)));
+        SSET(S_CPU, PyLong_FromUnsignedLong(rd_u32(p)));
         p += 8;
     }
     else {
-        SET_NONE(S_CPU);
     }
-    U64_FIELD(PERF_SAMPLE_PERIOD, S_PERIOD, "period");
+    SU64_FIELD(PERF_SAMPLE_PERIOD, S_PERIOD, "period");
     if ((t & (PERF_SAMPLE_READ | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_RAW |
              PERF_SAMPLE_BRANCH_STACK | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER |
              PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT | PERF_SAMPLE_DATA_SRC |
@@ -2811,7 +3096,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
              PERF_SAMPLE_CGROUP | PERF_SAMPLE_DATA_PAGE_SIZE | PERF_SAMPLE_CODE_PAGE_SIZE |
              PERF_SAMPLE_AUX)) == 0) {
         /* the common short sample: nothing past the period */
-        decode_fill_none(r, S_READ, S_NFIELDS);
         goto done;
     }
     if (t & PERF_SAMPLE_READ) {
@@ -2823,7 +3107,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         if (v == NULL) {
             goto fail;
         }
-        PyStructSequence_SetItem(r, S_READ, v);
+        r->items[sample_slot(r->mask, S_READ)] = v;
         if (used > (size_t)(end - p)) {
             decode_error(st, rec, size, at, "read_format values overrun the record");
             goto fail;
@@ -2831,7 +3115,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         p += used;
     }
     else {
-        SET_NONE(S_READ);
     }
     if (t & PERF_SAMPLE_CALLCHAIN) {
         NEED(8, "callchain nr");
@@ -2842,11 +3125,10 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)nr);
             goto fail;
         }
-        SET(S_CALLCHAIN, decode_u64_tuple(p, (size_t)nr));
+        SSET(S_CALLCHAIN, decode_u64_tuple(p, (size_t)nr));
         p += 8 * (size_t)nr;
     }
     else {
-        SET_NONE(S_CALLCHAIN);
     }
     if (t & PERF_SAMPLE_RAW) {
         NEED(4, "raw size");
@@ -2856,7 +3138,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
             decode_error(st, rec, size, at, "raw size %u past the record's end", (unsigned)n);
             goto fail;
         }
-        SET(S_RAW, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SSET(S_RAW, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
         /* u32 size + data is padded to a multiple of 8 bytes */
         size_t off = (size_t)(p - rec);
@@ -2865,7 +3147,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         p += pad;
     }
     else {
-        SET_NONE(S_RAW);
     }
     if (t & PERF_SAMPLE_BRANCH_STACK) {
         NEED(8, "branch stack nr");
@@ -2873,11 +3154,10 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         p += 8;
         if (c->branch_flags & PERF_SAMPLE_BRANCH_HW_INDEX) {
             NEED(8, "branch hw_idx");
-            SET(S_HW_IDX, PyLong_FromUnsignedLongLong(rd_u64(p)));
+            SSET(S_HW_IDX, PyLong_FromUnsignedLongLong(rd_u64(p)));
             p += 8;
         }
         else {
-            SET_NONE(S_HW_IDX);
         }
         uint64_t per = (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) ? 32 : 24;
         if (nr > (uint64_t)(end - p) / per) {
@@ -2889,7 +3169,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         if (entries == NULL) {
             goto fail;
         }
-        PyStructSequence_SetItem(r, S_BRANCH_STACK, entries);
+        r->items[sample_slot(r->mask, S_BRANCH_STACK)] = entries;
         for (size_t i = 0; i < (size_t)nr; i++) {
             const unsigned char *e = p + 24 * i;
             uint64_t flags = rd_u64(e + 16);
@@ -2920,15 +3200,13 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         }
         p += 24 * (size_t)nr;
         if (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) {
-            SET(S_BRANCH_COUNTERS, decode_u64_tuple(p, (size_t)nr));
+            SSET(S_BRANCH_COUNTERS, decode_u64_tuple(p, (size_t)nr));
             p += 8 * (size_t)nr;
         }
         else {
-            SET_NONE(S_BRANCH_COUNTERS);
         }
     }
     else {
-        decode_fill_none(r, S_HW_IDX, S_BRANCH_COUNTERS + 1);
     }
     if (t & PERF_SAMPLE_REGS_USER) {
         if (decode_regs(st, r, S_REGS_USER_ABI, c->nregs_user, &p, end, rec, size, at,
@@ -2937,7 +3215,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         }
     }
     else {
-        decode_fill_none(r, S_REGS_USER_ABI, S_REGS_USER + 1);
     }
     if (t & PERF_SAMPLE_STACK_USER) {
         NEED(8, "stack_user size");
@@ -2948,41 +3225,37 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)n);
             goto fail;
         }
-        SET(S_STACK_USER, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SSET(S_STACK_USER, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
         if (n != 0) {
             NEED(8, "stack_user dyn_size");
-            SET(S_STACK_USER_DYN_SIZE, PyLong_FromUnsignedLongLong(rd_u64(p)));
+            SSET(S_STACK_USER_DYN_SIZE, PyLong_FromUnsignedLongLong(rd_u64(p)));
             p += 8;
         }
         else {
-            SET_NONE(S_STACK_USER_DYN_SIZE);
         }
     }
     else {
-        decode_fill_none(r, S_STACK_USER, S_STACK_USER_DYN_SIZE + 1);
     }
     if (t & (PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT)) {
         NEED(8, "weight");
         uint64_t w = rd_u64(p);
         p += 8;
-        SET(S_WEIGHT, PyLong_FromUnsignedLongLong(w));
+        SSET(S_WEIGHT, PyLong_FromUnsignedLongLong(w));
         if (t & PERF_SAMPLE_WEIGHT_STRUCT) {
             /* var1_dw, var2_w, var3_w from the low to the high bits of the
                u64, on either byte order */
-            SET(S_WEIGHT_STRUCT, Py_BuildValue("(kkk)", (unsigned long)(w & 0xffffffffu),
+            SSET(S_WEIGHT_STRUCT, Py_BuildValue("(kkk)", (unsigned long)(w & 0xffffffffu),
                                                (unsigned long)((w >> 32) & 0xffffu),
                                                (unsigned long)(w >> 48)));
         }
         else {
-            SET_NONE(S_WEIGHT_STRUCT);
         }
     }
     else {
-        decode_fill_none(r, S_WEIGHT, S_WEIGHT_STRUCT + 1);
     }
-    U64_FIELD(PERF_SAMPLE_DATA_SRC, S_DATA_SRC, "data_src");
-    U64_FIELD(PERF_SAMPLE_TRANSACTION, S_TRANSACTION, "transaction");
+    SU64_FIELD(PERF_SAMPLE_DATA_SRC, S_DATA_SRC, "data_src");
+    SU64_FIELD(PERF_SAMPLE_TRANSACTION, S_TRANSACTION, "transaction");
     if (t & PERF_SAMPLE_REGS_INTR) {
         if (decode_regs(st, r, S_REGS_INTR_ABI, c->nregs_intr, &p, end, rec, size, at,
                         "regs_intr") < 0) {
@@ -2990,12 +3263,11 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         }
     }
     else {
-        decode_fill_none(r, S_REGS_INTR_ABI, S_REGS_INTR + 1);
     }
-    U64_FIELD(PERF_SAMPLE_PHYS_ADDR, S_PHYS_ADDR, "phys_addr");
-    U64_FIELD(PERF_SAMPLE_CGROUP, S_CGROUP, "cgroup");
-    U64_FIELD(PERF_SAMPLE_DATA_PAGE_SIZE, S_DATA_PAGE_SIZE, "data_page_size");
-    U64_FIELD(PERF_SAMPLE_CODE_PAGE_SIZE, S_CODE_PAGE_SIZE, "code_page_size");
+    SU64_FIELD(PERF_SAMPLE_PHYS_ADDR, S_PHYS_ADDR, "phys_addr");
+    SU64_FIELD(PERF_SAMPLE_CGROUP, S_CGROUP, "cgroup");
+    SU64_FIELD(PERF_SAMPLE_DATA_PAGE_SIZE, S_DATA_PAGE_SIZE, "data_page_size");
+    SU64_FIELD(PERF_SAMPLE_CODE_PAGE_SIZE, S_CODE_PAGE_SIZE, "code_page_size");
     if (t & PERF_SAMPLE_AUX) {
         NEED(8, "aux size");
         uint64_t n = rd_u64(p);
@@ -3005,11 +3277,10 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)n);
             goto fail;
         }
-        SET(S_AUX, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SSET(S_AUX, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
     }
     else {
-        SET_NONE(S_AUX);
     }
 done:
     if (p != end) {
@@ -3018,11 +3289,14 @@ done:
                      (size_t)(end - p), (unsigned long long)t);
         goto fail;
     }
-    return r;
+    return (PyObject *)r;
 fail:
     Py_DECREF(r);
     return NULL;
 }
+
+#undef SSET
+#undef SU64_FIELD
 
 /* ---- every other record ---- */
 
@@ -3335,6 +3609,55 @@ decode_record(PyObject *decoder, const unsigned char *rec, size_t size)
 
 /* ---- Decoder ---- */
 
+/* The SampleRecord fields (1 << S_*) that a sample laid out by `c` has. */
+static uint64_t
+decode_sample_fields(const decode_config *c)
+{
+    static const struct {
+        uint64_t bit;
+        uint64_t fields;
+    } map[] = {
+        {PERF_SAMPLE_IDENTIFIER, 1ull << S_IDENTIFIER},
+        {PERF_SAMPLE_IP, 1ull << S_IP},
+        {PERF_SAMPLE_TID, (1ull << S_PID) | (1ull << S_TID)},
+        {PERF_SAMPLE_TIME, 1ull << S_TIME},
+        {PERF_SAMPLE_ADDR, 1ull << S_ADDR},
+        {PERF_SAMPLE_ID, 1ull << S_ID},
+        {PERF_SAMPLE_STREAM_ID, 1ull << S_STREAM_ID},
+        {PERF_SAMPLE_CPU, 1ull << S_CPU},
+        {PERF_SAMPLE_PERIOD, 1ull << S_PERIOD},
+        {PERF_SAMPLE_READ, 1ull << S_READ},
+        {PERF_SAMPLE_CALLCHAIN, 1ull << S_CALLCHAIN},
+        {PERF_SAMPLE_RAW, 1ull << S_RAW},
+        {PERF_SAMPLE_BRANCH_STACK, 1ull << S_BRANCH_STACK},
+        {PERF_SAMPLE_REGS_USER, (1ull << S_REGS_USER_ABI) | (1ull << S_REGS_USER)},
+        {PERF_SAMPLE_STACK_USER, (1ull << S_STACK_USER) | (1ull << S_STACK_USER_DYN_SIZE)},
+        {PERF_SAMPLE_WEIGHT, 1ull << S_WEIGHT},
+        {PERF_SAMPLE_WEIGHT_STRUCT, (1ull << S_WEIGHT) | (1ull << S_WEIGHT_STRUCT)},
+        {PERF_SAMPLE_DATA_SRC, 1ull << S_DATA_SRC},
+        {PERF_SAMPLE_TRANSACTION, 1ull << S_TRANSACTION},
+        {PERF_SAMPLE_REGS_INTR, (1ull << S_REGS_INTR_ABI) | (1ull << S_REGS_INTR)},
+        {PERF_SAMPLE_PHYS_ADDR, 1ull << S_PHYS_ADDR},
+        {PERF_SAMPLE_CGROUP, 1ull << S_CGROUP},
+        {PERF_SAMPLE_DATA_PAGE_SIZE, 1ull << S_DATA_PAGE_SIZE},
+        {PERF_SAMPLE_CODE_PAGE_SIZE, 1ull << S_CODE_PAGE_SIZE},
+        {PERF_SAMPLE_AUX, 1ull << S_AUX},
+    };
+    uint64_t f = (1ull << S_TYPE) | (1ull << S_MISC);
+    for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+        if (c->sample_type & map[k].bit) {
+            f |= map[k].fields;
+        }
+    }
+    if (c->branch_flags & PERF_SAMPLE_BRANCH_HW_INDEX) {
+        f |= 1ull << S_HW_IDX;
+    }
+    if (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) {
+        f |= 1ull << S_BRANCH_COUNTERS;
+    }
+    return f;
+}
+
 /* Read the fields that shape records from a perf_event_attr buffer. */
 static int
 decode_config_from_attr(PyObject *attr, decode_config *c)
@@ -3398,6 +3721,7 @@ decode_config_from_attr(PyObject *attr, decode_config *c)
     if (!(c->sample_type & PERF_SAMPLE_REGS_INTR)) {
         c->nregs_intr = 0;
     }
+    c->fields = decode_sample_fields(c);
     if (c->sample_id_all) {
         uint64_t tb = c->sample_type & DECODE_TRAILER_BITS;
         c->trailer_size = 8u * (uint32_t)__builtin_popcountll(tb);
@@ -3755,6 +4079,17 @@ decode_exec(PyObject *m, perfsys_state *st)
         return -1;
     }
     for (int k = 1; k < DECODE_NTYPES; k++) {
+        if (k == PERF_RECORD_SAMPLE) {
+            PyTypeObject *tp = sample_new_type(m);
+            if (tp == NULL) {
+                return -1;
+            }
+            st->decode.record_types[k] = tp;
+            if (PyModule_AddObjectRef(m, "SampleRecord", (PyObject *)tp) < 0) {
+                return -1;
+            }
+            continue;
+        }
         PyStructSequence_Desc desc = {
             (char *)decode_record_descs[k].name, (char *)decode_record_descs[k].doc,
             decode_record_descs[k].fields, decode_record_descs[k].nfields,

@@ -627,10 +627,32 @@ def test_corrupt_other_records() -> None:
         decoder.decode(record(C.PERF_RECORD_SWITCH, t[:-8]))
 
 
-def test_records_are_tuples() -> None:
+def test_records_are_named_tuples() -> None:
     decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID))
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=Qii", 5, 6, 7)))
-    assert isinstance(r, tuple)
+    fields = perfsys.SampleRecord._fields  # type: ignore[attr-defined]
+    assert fields == perfsys.SampleRecord.__match_args__
+    assert len(r) == len(fields) == len(tuple(r))
     assert r[:6] == (C.PERF_RECORD_SAMPLE, 0, None, 5, 6, 7)
-    assert len(r) == len(perfsys.SampleRecord.__match_args__)  # type: ignore[attr-defined]
+    assert (r[3], r[-1], r[-len(fields)]) == (5, None, C.PERF_RECORD_SAMPLE)
+    with pytest.raises(IndexError):
+        r[len(fields)]
+    type_, misc, _, ip, pid, tid, *rest = r
+    assert (type_, misc, ip, pid, tid) == (C.PERF_RECORD_SAMPLE, 0, 5, 6, 7)
+    assert set(rest) == {None}
+    as_tuple = tuple(r)
+    assert r == as_tuple and as_tuple == r and hash(r) == hash(as_tuple)
+    assert r != as_tuple[:-1] and r != 5
+    assert r._asdict() == dict(zip(fields, as_tuple, strict=True))
+    assert repr(r).startswith("perfsys.SampleRecord(type=9, misc=0, identifier=None, ip=5,")
+    match r:
+        case perfsys.SampleRecord(ip=ip, tid=tid):
+            assert (ip, tid) == (5, 7)
+    with pytest.raises(AttributeError):
+        r.ip = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        perfsys.SampleRecord()  # type: ignore[call-arg]
+    m = decoder.decode(record(C.PERF_RECORD_MMAP, struct.pack("=iiQQQ", 1, 2, 3, 4, 5) + b"x\0"
+                              + b"\0" * 6))
+    assert isinstance(m, tuple) and m.filename == "x"
     assert ctypes.sizeof(perfsys.perf_event_header) == 8

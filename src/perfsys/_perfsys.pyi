@@ -1,7 +1,17 @@
 """Stubs for perfsys._perfsys, the C extension."""
 
-from collections.abc import Mapping
-from typing import Final, Literal, NamedTuple, Self, TypeAlias, overload
+from collections.abc import Iterator, Mapping
+from typing import (
+    Any,
+    ClassVar,
+    Final,
+    Literal,
+    NamedTuple,
+    Self,
+    SupportsIndex,
+    TypeAlias,
+    overload,
+)
 
 from _typeshed import FileDescriptorLike
 from typing_extensions import Buffer
@@ -247,7 +257,7 @@ class ReadRecord(NamedTuple):
     misc: int
     pid: int
     tid: int
-    values: object
+    values: CounterValue | GroupValues
     sample_pid: int | None
     sample_tid: int | None
     sample_time: int | None
@@ -256,9 +266,13 @@ class ReadRecord(NamedTuple):
     sample_cpu: int | None
     sample_identifier: int | None
 
-class SampleRecord(NamedTuple):
-    """PERF_RECORD_SAMPLE."""
+class SampleRecord:
+    """PERF_RECORD_SAMPLE: every PERF_SAMPLE_* field in the kernel's order, None where
+    sample_type lacks its bit. Behaves as a named tuple of these fields (len, indexing,
+    slicing, iteration, unpacking, ==/hash as that tuple) without being a tuple."""
 
+    _fields: ClassVar[tuple[str, ...]]
+    __match_args__: ClassVar[tuple[str, ...]]
     type: int
     misc: int
     identifier: int | None
@@ -271,7 +285,7 @@ class SampleRecord(NamedTuple):
     stream_id: int | None
     cpu: int | None
     period: int | None
-    read: object | None
+    read: CounterValue | GroupValues | None
     callchain: tuple[int, ...] | None
     raw: bytes | None
     hw_idx: int | None
@@ -292,6 +306,14 @@ class SampleRecord(NamedTuple):
     data_page_size: int | None
     code_page_size: int | None
     aux: bytes | None
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: SupportsIndex, /) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> tuple[Any, ...]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __hash__(self) -> int: ...
+    def _asdict(self) -> dict[str, Any]: ...
 
 class Mmap2Record(NamedTuple):
     """PERF_RECORD_MMAP2."""

@@ -1916,22 +1916,29 @@ static PyObject *
 core_self_get_capabilities(PyObject *op, void *closure)
 {
     core_self_counter *self = (core_self_counter *)op;
+    PyObject *r = NULL;
     (void)closure;
-    if (core_self_check(self) < 0) {
-        return NULL;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (core_self_check(self) == 0) {
+        r = PyLong_FromUnsignedLongLong(
+            CORE_PG(self->page, uint64_t, PERF_MMAP_OFFSET_CAPABILITIES));
     }
-    return PyLong_FromUnsignedLongLong(CORE_PG(self->page, uint64_t, PERF_MMAP_OFFSET_CAPABILITIES));
+    PERFSYS_END_CRITICAL();
+    return r;
 }
 
 static PyObject *
 core_self_get_index(PyObject *op, void *closure)
 {
     core_self_counter *self = (core_self_counter *)op;
+    PyObject *r = NULL;
     (void)closure;
-    if (core_self_check(self) < 0) {
-        return NULL;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (core_self_check(self) == 0) {
+        r = PyLong_FromUnsignedLong(CORE_PG(self->page, uint32_t, PERF_MMAP_OFFSET_INDEX));
     }
-    return PyLong_FromUnsignedLong(CORE_PG(self->page, uint32_t, PERF_MMAP_OFFSET_INDEX));
+    PERFSYS_END_CRITICAL();
+    return r;
 }
 
 static PyMethodDef core_self_methods[] = {

@@ -3829,19 +3829,19 @@ decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
             PyErr_SetString(PyExc_ValueError, "Decoder() needs at least one attr");
             goto fail;
         }
-        PyObject *key, *value;
-        Py_ssize_t pos = 0;
-        while (PyDict_Next(arg, &pos, &key, &value)) {
-            /* PyDict_Next's references are borrowed: hold them across calls */
-            Py_INCREF(key);
-            Py_INCREF(value);
-            int rc = decoder_add_pair(self, key, value);
-            Py_DECREF(key);
-            Py_DECREF(value);
-            if (rc < 0) {
+        /* a snapshot of the items: reading an attr's buffer may run Python code */
+        PyObject *items = PyDict_Items(arg);
+        if (items == NULL) {
+            goto fail;
+        }
+        for (Py_ssize_t k = 0; k < PyList_Size(items); k++) {
+            PyObject *pair = PyList_GetItem(items, k);
+            if (decoder_add_pair(self, PyTuple_GetItem(pair, 0), PyTuple_GetItem(pair, 1)) < 0) {
+                Py_DECREF(items);
                 goto fail;
             }
         }
+        Py_DECREF(items);
     }
     else {
         decode_config c;

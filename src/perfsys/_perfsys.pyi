@@ -1,6 +1,6 @@
 """Stubs for perfsys._perfsys, the C extension."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import (
     Any,
     ClassVar,
@@ -555,7 +555,7 @@ Record: TypeAlias = (
 class Decoder:
     """Decodes the records that events write into a ring buffer."""
 
-    def __new__(cls, attrs: Buffer | Mapping[int, Buffer], /) -> Self: ...
+    def __new__(cls, attrs: Buffer | dict[int, Buffer], /) -> Self: ...
     def add(self, id: int, attr: Buffer, /) -> None: ...
     def decode(self, buffer: Buffer, /) -> Record: ...
     def decode_all(self, buffer: Buffer, /) -> list[Record]: ...

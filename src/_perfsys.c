@@ -61,6 +61,20 @@
 #define PERF_ATTR_SIZE_VER0 64u
 #define PERF_ATTR_OFFSET_SIZE 4u          /* offsetof(perf_event_attr, size) */
 
+/* section "ring": the header page (struct perf_event_mmap_page) and the two
+   record types whose bodies the drain loop reads for lost-data accounting. */
+#define PERF_MMAP_PAGE_OFFSET_DATA_HEAD 1024u   /* offsetof(perf_event_mmap_page, data_head) */
+#define PERF_MMAP_PAGE_OFFSET_DATA_TAIL 1032u   /* offsetof(perf_event_mmap_page, data_tail) */
+#define PERF_MMAP_PAGE_OFFSET_DATA_OFFSET 1040u /* offsetof(perf_event_mmap_page, data_offset) */
+#define PERF_MMAP_PAGE_OFFSET_DATA_SIZE 1048u   /* offsetof(perf_event_mmap_page, data_size) */
+#define PERF_MMAP_PAGE_OFFSET_AUX_HEAD 1056u    /* offsetof(perf_event_mmap_page, aux_head) */
+#define PERF_MMAP_PAGE_OFFSET_AUX_TAIL 1064u    /* offsetof(perf_event_mmap_page, aux_tail) */
+#define PERF_MMAP_PAGE_OFFSET_AUX_OFFSET 1072u  /* offsetof(perf_event_mmap_page, aux_offset) */
+#define PERF_MMAP_PAGE_OFFSET_AUX_SIZE 1080u    /* offsetof(perf_event_mmap_page, aux_size) */
+#define PERF_EVENT_HEADER_SIZE 8u               /* sizeof(perf_event_header) */
+#define PERF_EVENT_HEADER_OFFSET_SIZE 6u        /* offsetof(perf_event_header, size) */
+#define PERF_RECORD_LOST 2u
+#define PERF_RECORD_LOST_SAMPLES 13u
 /* section "core" */
 #define PERF_ATTR_OFFSET_TYPE 0u          /* offsetof(perf_event_attr, type) */
 #define PERF_ATTR_OFFSET_CONFIG 8u        /* offsetof(perf_event_attr, config) */
@@ -93,6 +107,68 @@
 #define PERF_MMAP_CAP_USER_RDPMC (1u << 2)      /* cap_user_rdpmc's bit in capabilities */
 #define PERF_MMAP_CAP_USER_TIME (1u << 3)
 #define PERF_MMAP_CAP_USER_TIME_SHORT (1u << 5)
+/* section "decode": record types, sample bits and the attr fields a Decoder reads */
+#define PERF_RECORD_MMAP 1u
+#define PERF_RECORD_LOST 2u
+#define PERF_RECORD_COMM 3u
+#define PERF_RECORD_EXIT 4u
+#define PERF_RECORD_THROTTLE 5u
+#define PERF_RECORD_UNTHROTTLE 6u
+#define PERF_RECORD_FORK 7u
+#define PERF_RECORD_READ 8u
+#define PERF_RECORD_SAMPLE 9u
+#define PERF_RECORD_MMAP2 10u
+#define PERF_RECORD_AUX 11u
+#define PERF_RECORD_ITRACE_START 12u
+#define PERF_RECORD_LOST_SAMPLES 13u
+#define PERF_RECORD_SWITCH 14u
+#define PERF_RECORD_SWITCH_CPU_WIDE 15u
+#define PERF_RECORD_NAMESPACES 16u
+#define PERF_RECORD_KSYMBOL 17u
+#define PERF_RECORD_BPF_EVENT 18u
+#define PERF_RECORD_CGROUP 19u
+#define PERF_RECORD_TEXT_POKE 20u
+#define PERF_RECORD_AUX_OUTPUT_HW_ID 21u
+#define PERF_RECORD_CALLCHAIN_DEFERRED 22u
+#define PERF_RECORD_MISC_MMAP_BUILD_ID (1u << 14)
+
+#define PERF_SAMPLE_IP (1ull << 0)
+#define PERF_SAMPLE_TID (1ull << 1)
+#define PERF_SAMPLE_TIME (1ull << 2)
+#define PERF_SAMPLE_ADDR (1ull << 3)
+#define PERF_SAMPLE_READ (1ull << 4)
+#define PERF_SAMPLE_CALLCHAIN (1ull << 5)
+#define PERF_SAMPLE_ID (1ull << 6)
+#define PERF_SAMPLE_CPU (1ull << 7)
+#define PERF_SAMPLE_PERIOD (1ull << 8)
+#define PERF_SAMPLE_STREAM_ID (1ull << 9)
+/* PERF_SAMPLE_RAW: defined by section "core" above */
+#define PERF_SAMPLE_BRANCH_STACK (1ull << 11)
+#define PERF_SAMPLE_REGS_USER (1ull << 12)
+#define PERF_SAMPLE_STACK_USER (1ull << 13)
+#define PERF_SAMPLE_WEIGHT (1ull << 14)
+#define PERF_SAMPLE_DATA_SRC (1ull << 15)
+#define PERF_SAMPLE_IDENTIFIER (1ull << 16)
+#define PERF_SAMPLE_TRANSACTION (1ull << 17)
+#define PERF_SAMPLE_REGS_INTR (1ull << 18)
+#define PERF_SAMPLE_PHYS_ADDR (1ull << 19)
+#define PERF_SAMPLE_AUX (1ull << 20)
+#define PERF_SAMPLE_CGROUP (1ull << 21)
+#define PERF_SAMPLE_DATA_PAGE_SIZE (1ull << 22)
+#define PERF_SAMPLE_CODE_PAGE_SIZE (1ull << 23)
+#define PERF_SAMPLE_WEIGHT_STRUCT (1ull << 24)
+#define PERF_SAMPLE_MAX (1ull << 25)
+#define PERF_FORMAT_MAX (1ull << 5)
+#define PERF_SAMPLE_BRANCH_HW_INDEX (1ull << 17)
+#define PERF_SAMPLE_BRANCH_COUNTERS (1ull << 19)
+#define PERF_SAMPLE_REGS_ABI_NONE 0u
+#define PERF_ATTR_SIZE_VER2 80u
+#define PERF_ATTR_SIZE_VER3 96u
+#define PERF_ATTR_SIZE_VER4 104u
+#define PERF_ATTR_OFFSET_BRANCH_SAMPLE_TYPE 72u /* offsetof(perf_event_attr, branch_sample_type) */
+#define PERF_ATTR_OFFSET_SAMPLE_REGS_USER 80u   /* offsetof(perf_event_attr, sample_regs_user) */
+#define PERF_ATTR_OFFSET_SAMPLE_REGS_INTR 96u   /* offsetof(perf_event_attr, sample_regs_intr) */
+#define PERF_ATTR_BIT_SAMPLE_ID_ALL 18u         /* bit of sample_id_all in that u64, little-endian order */
 
 /* ------------------------------------------------------------------------- */
 /* 3. section state, module state, interfaces between sections                */
@@ -109,13 +185,18 @@ typedef struct {
 } core_state;
 
 /* section "decode" */
+#define DECODE_NTYPES 23                 /* PERF_RECORD_MMAP .. PERF_RECORD_CALLCHAIN_DEFERRED, index 0 unused */
 typedef struct {
     PyTypeObject *raw_record_type;   /* RawRecord(type, misc, data): shared by ring and decode */
+    PyTypeObject *record_types[DECODE_NTYPES]; /* one PyStructSequence type per PERF_RECORD_* */
+    PyTypeObject *branch_entry_type; /* BranchEntry, items of SampleRecord.branch_stack */
+    PyTypeObject *decoder_type;      /* Decoder */
+    PyObject *record_error;          /* RecordError(ValueError) */
 } decode_state;
 
 /* section "ring" */
 typedef struct {
-    int unused_;
+    PyTypeObject *ring_type;         /* perfsys.RingBuffer */
 } ring_state;
 
 typedef struct {
@@ -2144,12 +2225,538 @@ core_clear(core_state *s)
 /* 5. section "decode"                                                        */
 /* ------------------------------------------------------------------------- */
 
+/*
+ * A Decoder holds, for each event that writes into a ring, the few attr fields
+ * that shape its records (sample_type, read_format, sample_id_all, the
+ * branch-stack flags, the number of user and interrupt registers). Records come
+ * out as PyStructSequence instances, one type per PERF_RECORD_* value; every
+ * length is checked against the record's end before it is read.
+ */
+
+#define BPF_TAG_SIZE 8u                  /* from linux/bpf.h */
+#define DECODE_BUILD_ID_MAX 20u          /* build_id[20] in PERF_RECORD_MMAP2 */
+#define DECODE_TRAILER_NFIELDS 7
+
+/* The bits of sample_type whose fields make up the sample_id trailer. */
+#define DECODE_TRAILER_BITS (PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ID | \
+                             PERF_SAMPLE_STREAM_ID | PERF_SAMPLE_CPU | PERF_SAMPLE_IDENTIFIER)
+
+typedef struct {
+    uint64_t id;                 /* the event's id, when has_id */
+    uint64_t sample_type;
+    uint64_t read_format;
+    uint64_t branch_flags;       /* branch_sample_type & (HW_INDEX | COUNTERS) */
+    uint32_t nregs_user;         /* popcount(sample_regs_user) */
+    uint32_t nregs_intr;         /* popcount(sample_regs_intr) */
+    uint32_t trailer_size;       /* bytes of the sample_id trailer; 0 without sample_id_all */
+    uint64_t fields;             /* the SampleRecord fields sample_type selects, 1 << S_* */
+    int sample_id_all;
+    int has_id;
+} decode_config;
+
+typedef struct {
+    PyObject_HEAD
+    perfsys_state *st;           /* the module's state; the type keeps the module alive */
+    decode_config *cfg;          /* sorted by id when !uniform */
+    Py_ssize_t ncfg;
+    int uniform;                 /* every config lays records out the same way */
+} DecoderObject;
+
+/* ---- record types ---- */
+
+#define DECODE_HEADER_FIELDS \
+    {"type", "the header's type, a PERF_RECORD_* value"}, \
+    {"misc", "the header's misc bits, PERF_RECORD_MISC_*"}
+
+#define DECODE_TRAILER_FIELDS \
+    {"sample_pid", "sample_id trailer: pid (PERF_SAMPLE_TID and sample_id_all), else None"}, \
+    {"sample_tid", "sample_id trailer: tid (PERF_SAMPLE_TID and sample_id_all), else None"}, \
+    {"sample_time", "sample_id trailer: time (PERF_SAMPLE_TIME and sample_id_all), else None"}, \
+    {"sample_id", "sample_id trailer: id (PERF_SAMPLE_ID and sample_id_all), else None"}, \
+    {"sample_stream_id", "sample_id trailer: stream_id (PERF_SAMPLE_STREAM_ID and sample_id_all), else None"}, \
+    {"sample_cpu", "sample_id trailer: cpu (PERF_SAMPLE_CPU and sample_id_all), else None"}, \
+    {"sample_identifier", "sample_id trailer: id (PERF_SAMPLE_IDENTIFIER and sample_id_all), else None"}, \
+    {NULL, NULL}
+
 static PyStructSequence_Field raw_record_fields[] = {
-    {"type", "the record's type, a PERF_RECORD_* value"},
-    {"misc", "the header's misc bits, PERF_RECORD_MISC_*"},
+    DECODE_HEADER_FIELDS,
     {"data", "the bytes after the 8-byte header"},
     {NULL, NULL},
 };
+
+static PyStructSequence_Field mmap_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"pid", "process id (signed: -1 for kernel mappings)"},
+    {"tid", "thread id"},
+    {"addr", "start address of the mapping"},
+    {"len", "length of the mapping"},
+    {"pgoff", "file offset of the mapping"},
+    {"filename", "mapped file, decoded like os.fsdecode"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field lost_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"id", "id of the event whose records were lost"},
+    {"lost", "number of records lost"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field comm_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"pid", "process id"},
+    {"tid", "thread id"},
+    {"comm", "the new command name, decoded like os.fsdecode"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field exit_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"pid", "process id"},
+    {"ppid", "parent process id"},
+    {"tid", "thread id"},
+    {"ptid", "parent thread id"},
+    {"time", "timestamp"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field throttle_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"time", "timestamp"},
+    {"id", "event id"},
+    {"stream_id", "event stream id"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field read_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"pid", "process id"},
+    {"tid", "thread id"},
+    {"values", "the read_format values, as the counter read functions return them"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field mmap2_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"pid", "process id (signed: -1 for kernel mappings)"},
+    {"tid", "thread id"},
+    {"addr", "start address of the mapping"},
+    {"len", "length of the mapping"},
+    {"pgoff", "file offset of the mapping"},
+    {"maj", "device major number; None when the record carries a build id"},
+    {"min", "device minor number; None when the record carries a build id"},
+    {"ino", "inode number; None when the record carries a build id"},
+    {"ino_generation", "inode generation; None when the record carries a build id"},
+    {"build_id", "build id bytes (PERF_RECORD_MISC_MMAP_BUILD_ID), else None"},
+    {"prot", "protection bits (PROT_*)"},
+    {"flags", "mapping flags (MAP_*)"},
+    {"filename", "mapped file, decoded like os.fsdecode"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field aux_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"aux_offset", "offset of the new data in the AUX area"},
+    {"aux_size", "size of the new data"},
+    {"flags", "PERF_AUX_FLAG_* bits"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field itrace_start_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"pid", "process id"},
+    {"tid", "thread id"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field lost_samples_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"lost", "number of samples lost"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field switch_fields[] = {
+    DECODE_HEADER_FIELDS,
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field switch_cpu_wide_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"next_prev_pid", "pid switched to (out) or from (in)"},
+    {"next_prev_tid", "tid switched to (out) or from (in)"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field namespaces_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"pid", "process id"},
+    {"tid", "thread id"},
+    {"namespaces", "tuple of (dev, inode) pairs, indexed by *_NS_INDEX"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field ksymbol_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"addr", "symbol address"},
+    {"len", "symbol length"},
+    {"ksym_type", "PERF_RECORD_KSYMBOL_TYPE_*"},
+    {"flags", "PERF_RECORD_KSYMBOL_FLAGS_*"},
+    {"name", "symbol name"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field bpf_event_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"bpf_type", "PERF_BPF_EVENT_* (the kernel's 'type' member)"},
+    {"flags", "flags"},
+    {"id", "BPF program id"},
+    {"tag", "BPF program tag (8 bytes)"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field cgroup_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"id", "cgroup id"},
+    {"path", "cgroup path"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field text_poke_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"addr", "address of the changed text"},
+    {"old_len", "number of old bytes"},
+    {"new_len", "number of new bytes"},
+    {"bytes", "the old bytes followed by the new bytes"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field aux_output_hw_id_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"hw_id", "architecture-specific hardware id"},
+    DECODE_TRAILER_FIELDS,
+};
+static PyStructSequence_Field callchain_deferred_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"cookie", "matches the samples whose user callchain was deferred"},
+    {"ips", "tuple of instruction pointers (with PERF_CONTEXT_* markers)"},
+    DECODE_TRAILER_FIELDS,
+};
+
+/* SampleRecord: every PERF_SAMPLE_* field in the kernel's order; a field whose
+   bit is not in sample_type is None. */
+enum {
+    S_TYPE, S_MISC, S_IDENTIFIER, S_IP, S_PID, S_TID, S_TIME, S_ADDR, S_ID,
+    S_STREAM_ID, S_CPU, S_PERIOD, S_READ, S_CALLCHAIN, S_RAW, S_HW_IDX,
+    S_BRANCH_STACK, S_BRANCH_COUNTERS, S_REGS_USER_ABI, S_REGS_USER,
+    S_STACK_USER, S_STACK_USER_DYN_SIZE, S_WEIGHT, S_WEIGHT_STRUCT, S_DATA_SRC,
+    S_TRANSACTION, S_REGS_INTR_ABI, S_REGS_INTR, S_PHYS_ADDR, S_CGROUP,
+    S_DATA_PAGE_SIZE, S_CODE_PAGE_SIZE, S_AUX, S_NFIELDS
+};
+static PyStructSequence_Field sample_fields[] = {
+    DECODE_HEADER_FIELDS,
+    {"identifier", "PERF_SAMPLE_IDENTIFIER: the event id"},
+    {"ip", "PERF_SAMPLE_IP: instruction pointer"},
+    {"pid", "PERF_SAMPLE_TID: process id"},
+    {"tid", "PERF_SAMPLE_TID: thread id"},
+    {"time", "PERF_SAMPLE_TIME: timestamp"},
+    {"addr", "PERF_SAMPLE_ADDR: address"},
+    {"id", "PERF_SAMPLE_ID: the event id"},
+    {"stream_id", "PERF_SAMPLE_STREAM_ID: the stream id"},
+    {"cpu", "PERF_SAMPLE_CPU: cpu number"},
+    {"period", "PERF_SAMPLE_PERIOD: sample period"},
+    {"read", "PERF_SAMPLE_READ: read_format values, as the counter read functions return them"},
+    {"callchain", "PERF_SAMPLE_CALLCHAIN: tuple of addresses (with PERF_CONTEXT_* markers)"},
+    {"raw", "PERF_SAMPLE_RAW: bytes (size as the kernel wrote it, padding included)"},
+    {"hw_idx", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_HW_INDEX: hw_idx"},
+    {"branch_stack", "PERF_SAMPLE_BRANCH_STACK: tuple of BranchEntry"},
+    {"branch_counters", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_COUNTERS: tuple of ints"},
+    {"regs_user_abi", "PERF_SAMPLE_REGS_USER: PERF_SAMPLE_REGS_ABI_*"},
+    {"regs_user", "PERF_SAMPLE_REGS_USER: tuple of register values (empty for ABI_NONE)"},
+    {"stack_user", "PERF_SAMPLE_STACK_USER: the dumped stack bytes"},
+    {"stack_user_dyn_size", "PERF_SAMPLE_STACK_USER: bytes of stack_user that are valid (None if size was 0)"},
+    {"weight", "PERF_SAMPLE_WEIGHT or PERF_SAMPLE_WEIGHT_STRUCT: the whole u64"},
+    {"weight_struct", "PERF_SAMPLE_WEIGHT_STRUCT: (var1_dw, var2_w, var3_w)"},
+    {"data_src", "PERF_SAMPLE_DATA_SRC: a perf_mem_data_src value"},
+    {"transaction", "PERF_SAMPLE_TRANSACTION: PERF_TXN_* bits"},
+    {"regs_intr_abi", "PERF_SAMPLE_REGS_INTR: PERF_SAMPLE_REGS_ABI_*"},
+    {"regs_intr", "PERF_SAMPLE_REGS_INTR: tuple of register values (empty for ABI_NONE)"},
+    {"phys_addr", "PERF_SAMPLE_PHYS_ADDR: physical address"},
+    {"cgroup", "PERF_SAMPLE_CGROUP: cgroup id"},
+    {"data_page_size", "PERF_SAMPLE_DATA_PAGE_SIZE"},
+    {"code_page_size", "PERF_SAMPLE_CODE_PAGE_SIZE"},
+    {"aux", "PERF_SAMPLE_AUX: bytes"},
+    {NULL, NULL},
+};
+
+/* SampleRecord is the record that comes in the millions, so it is not a
+   PyStructSequence (33 slots, each set to None and released again) but a
+   small immutable object of the same shape: one pointer per field, NULL for
+   a field whose bit is not in sample_type (read back as None). It behaves as
+   a named tuple: attribute access, len(), indexing and slicing, iteration,
+   unpacking, equality and hashing as the tuple of its fields, _fields,
+   __match_args__ and _asdict(). It holds no reference cycles (its fields are
+   ints, bytes and tuples the decoder made), so it is not tracked by the GC. */
+typedef struct {
+    PyObject_HEAD
+    uint64_t mask;               /* bit i: field i has a slot (its bit is in sample_type) */
+    PyObject *items[1];          /* popcount(mask) slots, in field order */
+} SampleObject;
+
+/* The slot of field i, which must be in r->mask. */
+static inline Py_ssize_t
+sample_slot(uint64_t mask, Py_ssize_t i)
+{
+    return (Py_ssize_t)__builtin_popcountll(mask & ((1ull << i) - 1));
+}
+
+static SampleObject *
+sample_alloc(PyTypeObject *tp, uint64_t mask)
+{
+    size_t n = (size_t)__builtin_popcountll(mask);
+    SampleObject *r = PyObject_Malloc(offsetof(SampleObject, items) + n * sizeof(PyObject *));
+    if (r == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    r->mask = mask;
+    memset(r->items, 0, n * sizeof(PyObject *));
+    PyObject_Init((PyObject *)r, tp);
+    return r;
+}
+
+static void
+sample_dealloc(PyObject *op)
+{
+    SampleObject *r = (SampleObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    int n = __builtin_popcountll(r->mask);
+    for (int i = 0; i < n; i++) {
+        Py_XDECREF(r->items[i]);
+    }
+    PyObject_Free(op);
+    Py_DECREF(tp);
+}
+
+static inline PyObject *
+sample_field(SampleObject *r, Py_ssize_t i)
+{
+    if (!((r->mask >> i) & 1)) {
+        return Py_None;
+    }
+    PyObject *v = r->items[sample_slot(r->mask, i)];
+    return v != NULL ? v : Py_None;
+}
+
+static PyObject *
+sample_get(PyObject *op, void *closure)
+{
+    PyObject *v = sample_field((SampleObject *)op, (Py_ssize_t)(intptr_t)closure);
+    Py_INCREF(v);
+    return v;
+}
+
+static PyObject *
+sample_as_tuple(PyObject *op)
+{
+    PyObject *t = PyTuple_New(S_NFIELDS);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        PyObject *v = sample_field((SampleObject *)op, i);
+        Py_INCREF(v);
+        PyTuple_SetItem(t, i, v);
+    }
+    return t;
+}
+
+static Py_ssize_t
+sample_length(PyObject *op)
+{
+    (void)op;
+    return S_NFIELDS;
+}
+
+static PyObject *
+sample_item(PyObject *op, Py_ssize_t i)
+{
+    if (i < 0 || i >= S_NFIELDS) {
+        PyErr_SetString(PyExc_IndexError, "SampleRecord index out of range");
+        return NULL;
+    }
+    PyObject *v = sample_field((SampleObject *)op, i);
+    Py_INCREF(v);
+    return v;
+}
+
+static PyObject *
+sample_subscript(PyObject *op, PyObject *key)
+{
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, PyExc_IndexError);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        return sample_item(op, i < 0 ? i + S_NFIELDS : i);
+    }
+    PyObject *t = sample_as_tuple(op);
+    if (t == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_GetItem(t, key);
+    Py_DECREF(t);
+    return r;
+}
+
+static PyObject *
+sample_richcompare(PyObject *a, PyObject *b, int op)
+{
+    if (!PyTuple_Check(b) && !PyObject_TypeCheck(b, Py_TYPE(a))) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *ta = sample_as_tuple(a);
+    PyObject *tb = PyTuple_Check(b) ? (Py_INCREF(b), b) : sample_as_tuple(b);
+    PyObject *r = NULL;
+    if (ta != NULL && tb != NULL) {
+        r = PyObject_RichCompare(ta, tb, op);
+    }
+    Py_XDECREF(ta);
+    Py_XDECREF(tb);
+    return r;
+}
+
+static Py_hash_t
+sample_hash(PyObject *op)
+{
+    PyObject *t = sample_as_tuple(op);
+    if (t == NULL) {
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(t);
+    Py_DECREF(t);
+    return h;
+}
+
+static PyObject *
+sample_repr(PyObject *op)
+{
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        PyObject *s = PyUnicode_FromFormat("%s=%R", sample_fields[i].name,
+                                           sample_field((SampleObject *)op, i));
+        if (s == NULL || PyList_Append(parts, s) < 0) {
+            Py_XDECREF(s);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(s);
+    }
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *body = sep != NULL ? PyUnicode_Join(sep, parts) : NULL;
+    Py_XDECREF(sep);
+    Py_DECREF(parts);
+    if (body == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyUnicode_FromFormat("perfsys.SampleRecord(%U)", body);
+    Py_DECREF(body);
+    return r;
+}
+
+static PyObject *
+sample_asdict(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        if (PyDict_SetItemString(d, sample_fields[i].name,
+                                 sample_field((SampleObject *)op, i)) < 0) {
+            Py_DECREF(d);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static PyMethodDef sample_methods[] = {
+    {"_asdict", sample_asdict, METH_NOARGS,
+     "_asdict($self, /)\n--\n\nA dict of the record's fields, in order."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef sample_getset[S_NFIELDS + 1];
+
+static PyType_Slot sample_slots[] = {
+    {Py_tp_dealloc, sample_dealloc},
+    {Py_tp_repr, sample_repr},
+    {Py_tp_hash, sample_hash},
+    {Py_tp_richcompare, sample_richcompare},
+    {Py_tp_iter, PySeqIter_New},
+    {Py_tp_methods, sample_methods},
+    {Py_tp_getset, sample_getset},
+    {Py_sq_length, sample_length},
+    {Py_sq_item, sample_item},
+    {Py_mp_length, sample_length},
+    {Py_mp_subscript, sample_subscript},
+    {Py_tp_doc,
+     "PERF_RECORD_SAMPLE: one sample, a named tuple of every PERF_SAMPLE_* field in the\n"
+     "kernel's order; a field whose bit is not in sample_type is None."},
+    {0, NULL},
+};
+
+static PyType_Spec sample_spec = {
+    .name = "perfsys.SampleRecord",
+    .basicsize = sizeof(SampleObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = sample_slots,
+};
+
+/* The SampleRecord type, with _fields and __match_args__. */
+static PyTypeObject *
+sample_new_type(PyObject *m)
+{
+    if (sample_getset[0].name == NULL) {
+        for (int i = 0; i < S_NFIELDS; i++) {
+            sample_getset[i].name = sample_fields[i].name;
+            sample_getset[i].get = sample_get;
+            sample_getset[i].doc = sample_fields[i].doc;
+            sample_getset[i].closure = (void *)(intptr_t)i;
+        }
+    }
+    PyTypeObject *tp = (PyTypeObject *)PyType_FromModuleAndSpec(m, &sample_spec, NULL);
+    if (tp == NULL) {
+        return NULL;
+    }
+    PyObject *names = PyTuple_New(S_NFIELDS);
+    if (names == NULL) {
+        Py_DECREF(tp);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        PyObject *s = PyUnicode_InternFromString(sample_fields[i].name);
+        if (s == NULL) {
+            Py_DECREF(names);
+            Py_DECREF(tp);
+            return NULL;
+        }
+        PyTuple_SetItem(names, i, s);
+    }
+    if (PyObject_SetAttrString((PyObject *)tp, "_fields", names) < 0 ||
+        PyObject_SetAttrString((PyObject *)tp, "__match_args__", names) < 0) {
+        Py_DECREF(names);
+        Py_DECREF(tp);
+        return NULL;
+    }
+    Py_DECREF(names);
+    return tp;
+}
+
+static PyStructSequence_Field branch_entry_fields[] = {
+    {"from_", "branch source address (the kernel's 'from')"},
+    {"to", "branch target address"},
+    {"mispred", "target mispredicted"},
+    {"predicted", "target predicted"},
+    {"in_tx", "in transaction"},
+    {"abort", "transaction abort"},
+    {"cycles", "cycle count to the last branch"},
+    {"type", "branch type (PERF_BR_*)"},
+    {"spec", "branch speculation info (PERF_BR_SPEC_*)"},
+    {"new_type", "additional branch type (PERF_BR_NEW_*)"},
+    {"priv", "privilege level (PERF_BR_PRIV_*)"},
+    {NULL, NULL},
+};
+
+#define DECODE_NFIELDS(a) ((int)(sizeof(a) / sizeof((a)[0]) - 1))
+_Static_assert(DECODE_NFIELDS(sample_fields) == S_NFIELDS, "SampleRecord fields");
 
 static PyStructSequence_Desc raw_record_desc = {
     "perfsys.RawRecord",
@@ -2158,13 +2765,846 @@ static PyStructSequence_Desc raw_record_desc = {
     3,
 };
 
+static PyStructSequence_Desc branch_entry_desc = {
+    "perfsys.BranchEntry",
+    "One perf_branch_entry of a sample's branch stack, its bitfields decoded.",
+    branch_entry_fields,
+    DECODE_NFIELDS(branch_entry_fields),
+};
+
+static const struct {
+    const char *name;
+    const char *doc;
+    PyStructSequence_Field *fields;
+    int nfields;
+} decode_record_descs[DECODE_NTYPES] = {
+#define R(num, name, doc, f) [num] = {"perfsys." name, doc, f, DECODE_NFIELDS(f)}
+    R(PERF_RECORD_MMAP, "MmapRecord", "PERF_RECORD_MMAP: a new executable mapping.", mmap_fields),
+    R(PERF_RECORD_LOST, "LostRecord", "PERF_RECORD_LOST: records the ring had no room for.", lost_fields),
+    R(PERF_RECORD_COMM, "CommRecord", "PERF_RECORD_COMM: a process changed its name.", comm_fields),
+    R(PERF_RECORD_EXIT, "ExitRecord", "PERF_RECORD_EXIT: a process or thread exited.", exit_fields),
+    R(PERF_RECORD_THROTTLE, "ThrottleRecord", "PERF_RECORD_THROTTLE: sampling was throttled.", throttle_fields),
+    R(PERF_RECORD_UNTHROTTLE, "UnthrottleRecord", "PERF_RECORD_UNTHROTTLE: sampling resumed.", throttle_fields),
+    R(PERF_RECORD_FORK, "ForkRecord", "PERF_RECORD_FORK: a process or thread was created.", exit_fields),
+    R(PERF_RECORD_READ, "ReadRecord", "PERF_RECORD_READ: counter values (inherit_stat).", read_fields),
+    R(PERF_RECORD_SAMPLE, "SampleRecord", "PERF_RECORD_SAMPLE: one sample; fields not in sample_type are None.", sample_fields),
+    R(PERF_RECORD_MMAP2, "Mmap2Record", "PERF_RECORD_MMAP2: a new mapping, with inode or build id.", mmap2_fields),
+    R(PERF_RECORD_AUX, "AuxRecord", "PERF_RECORD_AUX: new data in the AUX area.", aux_fields),
+    R(PERF_RECORD_ITRACE_START, "ItraceStartRecord", "PERF_RECORD_ITRACE_START: instruction tracing started.", itrace_start_fields),
+    R(PERF_RECORD_LOST_SAMPLES, "LostSamplesRecord", "PERF_RECORD_LOST_SAMPLES: samples dropped.", lost_samples_fields),
+    R(PERF_RECORD_SWITCH, "SwitchRecord", "PERF_RECORD_SWITCH: a context switch of the monitored task.", switch_fields),
+    R(PERF_RECORD_SWITCH_CPU_WIDE, "SwitchCpuWideRecord", "PERF_RECORD_SWITCH_CPU_WIDE: a context switch on a cpu.", switch_cpu_wide_fields),
+    R(PERF_RECORD_NAMESPACES, "NamespacesRecord", "PERF_RECORD_NAMESPACES: a task's namespaces.", namespaces_fields),
+    R(PERF_RECORD_KSYMBOL, "KsymbolRecord", "PERF_RECORD_KSYMBOL: a kernel symbol registered or unregistered.", ksymbol_fields),
+    R(PERF_RECORD_BPF_EVENT, "BpfEventRecord", "PERF_RECORD_BPF_EVENT: a BPF program loaded or unloaded.", bpf_event_fields),
+    R(PERF_RECORD_CGROUP, "CgroupRecord", "PERF_RECORD_CGROUP: a cgroup was created.", cgroup_fields),
+    R(PERF_RECORD_TEXT_POKE, "TextPokeRecord", "PERF_RECORD_TEXT_POKE: kernel text changed.", text_poke_fields),
+    R(PERF_RECORD_AUX_OUTPUT_HW_ID, "AuxOutputHwIdRecord", "PERF_RECORD_AUX_OUTPUT_HW_ID: hardware id of AUX output.", aux_output_hw_id_fields),
+    R(PERF_RECORD_CALLCHAIN_DEFERRED, "CallchainDeferredRecord", "PERF_RECORD_CALLCHAIN_DEFERRED: a deferred user callchain.", callchain_deferred_fields),
+#undef R
+};
+
+/* ---- helpers ---- */
+
+static inline uint64_t
+rd_u64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t
+rd_u32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint16_t
+rd_u16(const unsigned char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static inline PyObject *
+pid_obj(const unsigned char *p)
+{
+    /* pids and tids are written as u32 but -1 means "none" (kernel mappings) */
+    return PyLong_FromLong((long)(int32_t)rd_u32(p));
+}
+
+static const char *
+decode_record_name(uint32_t type)
+{
+    static const char *const names[DECODE_NTYPES] = {
+        NULL, "MMAP", "LOST", "COMM", "EXIT", "THROTTLE", "UNTHROTTLE", "FORK",
+        "READ", "SAMPLE", "MMAP2", "AUX", "ITRACE_START", "LOST_SAMPLES",
+        "SWITCH", "SWITCH_CPU_WIDE", "NAMESPACES", "KSYMBOL", "BPF_EVENT",
+        "CGROUP", "TEXT_POKE", "AUX_OUTPUT_HW_ID", "CALLCHAIN_DEFERRED",
+    };
+    return (type < DECODE_NTYPES && names[type] != NULL) ? names[type] : "unknown";
+}
+
+/* Raise RecordError "<TYPE> record of N bytes[ at offset K]: <message>". */
+static PyObject *
+decode_error(perfsys_state *st, const unsigned char *rec, size_t size, Py_ssize_t at,
+             const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    PyOS_vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    const char *name = decode_record_name(rd_u32(rec));
+    if (at >= 0) {
+        PyErr_Format(st->decode.record_error, "%s record of %zu bytes at offset %zd: %s",
+                     name, size, at, msg);
+    }
+    else {
+        PyErr_Format(st->decode.record_error, "%s record of %zu bytes: %s", name, size, msg);
+    }
+    return NULL;
+}
+
+/* A string field from p[0:n]: up to the first NUL, decoded like os.fsdecode. */
+static PyObject *
+decode_cstring(const unsigned char *p, size_t n)
+{
+    const unsigned char *nul = memchr(p, 0, n);
+    if (nul != NULL) {
+        n = (size_t)(nul - p);
+    }
+    return PyUnicode_DecodeFSDefaultAndSize((const char *)p, (Py_ssize_t)n);
+}
+
+/* A tuple of n u64 values from p (the caller checked n * 8 bytes are there). */
+static PyObject *
+decode_u64_tuple(const unsigned char *p, size_t n)
+{
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(rd_u64(p + 8 * i));
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SetItem(t, (Py_ssize_t)i, v);
+    }
+    return t;
+}
+
+/* Bits [lo, lo+width) of a bitfield-holding u64, counted as the compiler
+   allocates them: from the least significant bit on little-endian targets,
+   from the most significant on big-endian ones. */
+static inline uint64_t
+decode_bits(uint64_t v, unsigned lo, unsigned width)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    lo = 64 - lo - width;
+#endif
+    return (v >> lo) & ((1ull << width) - 1);
+}
+
+static void
+decode_fill_none(PyObject *r, int from, int to)
+{
+    for (int i = from; i < to; i++) {
+        Py_INCREF(Py_None);
+        PyStructSequence_SetItem(r, i, Py_None);
+    }
+}
+
+/* Pick the config that describes `rec`. */
+static const decode_config *
+decode_pick(DecoderObject *self, const unsigned char *rec, size_t size, Py_ssize_t at)
+{
+    if (self->uniform) {
+        return &self->cfg[0];
+    }
+    /* Several layouts: every config has PERF_SAMPLE_IDENTIFIER and the same
+       sample_id_all (checked when they were added). */
+    uint32_t type = rd_u32(rec);
+    uint64_t id;
+    if (type == PERF_RECORD_SAMPLE) {
+        if (size < 16) {
+            return (void *)decode_error(self->st, rec, size, at,
+                                        "too short for PERF_SAMPLE_IDENTIFIER");
+        }
+        id = rd_u64(rec + 8);
+    }
+    else if (self->cfg[0].sample_id_all) {
+        if (size < 16) {
+            return (void *)decode_error(self->st, rec, size, at,
+                                        "too short for its sample_id trailer");
+        }
+        id = rd_u64(rec + size - 8);
+    }
+    else {
+        /* No way to tell the events apart: the non-sample records differ
+           only where the read_format does (READ), so that is refused. */
+        if (type == PERF_RECORD_READ) {
+            for (Py_ssize_t i = 1; i < self->ncfg; i++) {
+                if (self->cfg[i].read_format != self->cfg[0].read_format) {
+                    return (void *)decode_error(
+                        self->st, rec, size, at,
+                        "events with different read_format share this Decoder "
+                        "and have no sample_id_all: cannot tell which one wrote it");
+                }
+            }
+        }
+        return &self->cfg[0];
+    }
+    Py_ssize_t lo = 0, hi = self->ncfg;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (self->cfg[mid].id < id) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    if (lo < self->ncfg && self->cfg[lo].id == id) {
+        return &self->cfg[lo];
+    }
+    return (void *)decode_error(self->st, rec, size, at,
+                                "id %llu is not one of this Decoder's events",
+                                (unsigned long long)id);
+}
+
+/* Check that buf[0:len] holds the read_format values for `rf` (reading the
+   group's nr), so that a short record is a RecordError like any other. */
+static int
+decode_check_read(perfsys_state *st, uint64_t rf, const unsigned char *buf, size_t len,
+                  const unsigned char *rec, size_t size, Py_ssize_t at)
+{
+    size_t te = (rf & PERF_FORMAT_TOTAL_TIME_ENABLED) != 0;
+    size_t tr = (rf & PERF_FORMAT_TOTAL_TIME_RUNNING) != 0;
+    size_t id = (rf & PERF_FORMAT_ID) != 0;
+    size_t lost = (rf & PERF_FORMAT_LOST) != 0;
+    if (!(rf & PERF_FORMAT_GROUP)) {
+        size_t need = 8 * (1 + te + tr + id + lost);
+        if (len < need) {
+            decode_error(st, rec, size, at, "truncated at read values (%zu bytes, %zu needed)",
+                         len, need);
+            return -1;
+        }
+        return 0;
+    }
+    size_t head = 8 * (1 + te + tr);
+    if (len < head) {
+        decode_error(st, rec, size, at, "truncated at group read values");
+        return -1;
+    }
+    uint64_t nr = rd_u64(buf);
+    if (nr > (len - head) / (8 * (1 + id + lost))) {
+        decode_error(st, rec, size, at, "group read nr %llu past the record's end",
+                     (unsigned long long)nr);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- SAMPLE ---- */
+
+#define NEED(n, what)                                                               \
+    do {                                                                            \
+        if ((size_t)(end - p) < (size_t)(n)) {                                      \
+            decode_error(st, rec, size, at, "truncated at %s (offset %zu)", (what), \
+                         (size_t)(p - rec));                                        \
+            goto fail;                                                              \
+        }                                                                           \
+    } while (0)
+
+#define SET(i, expr)                          \
+    do {                                      \
+        PyObject *o_ = (expr);                \
+        if (o_ == NULL) {                     \
+            goto fail;                        \
+        }                                     \
+        PyStructSequence_SetItem(r, (i), o_); \
+    } while (0)
+
+#define SET_NONE(i)                                \
+    do {                                           \
+        Py_INCREF(Py_None);                        \
+        PyStructSequence_SetItem(r, (i), Py_None); \
+    } while (0)
+
+#define U64_FIELD(bit, idx, what)                               \
+    do {                                                        \
+        if (t & (bit)) {                                        \
+            NEED(8, what);                                      \
+            SET((idx), PyLong_FromUnsignedLongLong(rd_u64(p))); \
+            p += 8;                                             \
+        }                                                       \
+        else {                                                  \
+            SET_NONE(idx);                                      \
+        }                                                       \
+    } while (0)
+
+#define SSET(i, expr)            \
+    do {                         \
+        PyObject *o_ = (expr);   \
+        if (o_ == NULL) {        \
+            goto fail;           \
+        }                        \
+        r->items[sample_slot(r->mask, (i))] = o_; \
+    } while (0)
+
+#define SU64_FIELD(bit, idx, what)                               \
+    do {                                                         \
+        if (t & (bit)) {                                         \
+            NEED(8, what);                                       \
+            SSET((idx), PyLong_FromUnsignedLongLong(rd_u64(p))); \
+            p += 8;                                              \
+        }                                                        \
+    } while (0)
+
+/* abi + regs[n]; ABI_NONE means no registers follow. */
+static int
+decode_regs(perfsys_state *st, SampleObject *r, int idx, uint32_t nregs, const unsigned char **pp,
+            const unsigned char *end, const unsigned char *rec, size_t size, Py_ssize_t at,
+            const char *what)
+{
+    const unsigned char *p = *pp;
+    NEED(8, what);
+    uint64_t abi = rd_u64(p);
+    p += 8;
+    SSET(idx, PyLong_FromUnsignedLongLong(abi));
+    size_t n = abi == PERF_SAMPLE_REGS_ABI_NONE ? 0 : nregs;
+    NEED(8 * n, what);
+    SSET(idx + 1, decode_u64_tuple(p, n));
+    p += 8 * n;
+    *pp = p;
+    return 0;
+fail:
+    return -1;
+}
+
+static PyObject *
+decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *rec,
+              size_t size, Py_ssize_t at)
+{
+    perfsys_state *st = self->st;
+    const uint64_t t = c->sample_type;
+    const unsigned char *p = rec + 8;
+    const unsigned char *end = rec + size;
+    SampleObject *r = sample_alloc(st->decode.record_types[PERF_RECORD_SAMPLE], c->fields);
+    if (r == NULL) {
+        return NULL;
+    }
+    SSET(S_TYPE, PyLong_FromLong(PERF_RECORD_SAMPLE));
+    SSET(S_MISC, PyLong_FromLong(rd_u16(rec + 4)));
+    SU64_FIELD(PERF_SAMPLE_IDENTIFIER, S_IDENTIFIER, "identifier");
+    SU64_FIELD(PERF_SAMPLE_IP, S_IP, "ip");
+    if (t & PERF_SAMPLE_TID) {
+        NEED(8, "pid, tid");
+        SSET(S_PID, pid_obj(p));
+        SSET(S_TID, pid_obj(p + 4));
+        p += 8;
+    }
+    else {
+    }
+    SU64_FIELD(PERF_SAMPLE_TIME, S_TIME, "time");
+    SU64_FIELD(PERF_SAMPLE_ADDR, S_ADDR, "addr");
+    SU64_FIELD(PERF_SAMPLE_ID, S_ID, "id");
+    SU64_FIELD(PERF_SAMPLE_STREAM_ID, S_STREAM_ID, "stream_id");
+    if (t & PERF_SAMPLE_CPU) {
+        NEED(8, "cpu, res");
+        SSET(S_CPU, PyLong_FromUnsignedLong(rd_u32(p)));
+        p += 8;
+    }
+    else {
+    }
+    SU64_FIELD(PERF_SAMPLE_PERIOD, S_PERIOD, "period");
+    if ((t & (PERF_SAMPLE_READ | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_RAW |
+             PERF_SAMPLE_BRANCH_STACK | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER |
+             PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT | PERF_SAMPLE_DATA_SRC |
+             PERF_SAMPLE_TRANSACTION | PERF_SAMPLE_REGS_INTR | PERF_SAMPLE_PHYS_ADDR |
+             PERF_SAMPLE_CGROUP | PERF_SAMPLE_DATA_PAGE_SIZE | PERF_SAMPLE_CODE_PAGE_SIZE |
+             PERF_SAMPLE_AUX)) == 0) {
+        /* the common short sample: nothing past the period */
+        goto done;
+    }
+    if (t & PERF_SAMPLE_READ) {
+        size_t used = 0;
+        if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at) < 0) {
+            goto fail;
+        }
+        PyObject *v = core_decode_read_format(st, c->read_format, p, (size_t)(end - p), &used);
+        if (v == NULL) {
+            goto fail;
+        }
+        r->items[sample_slot(r->mask, S_READ)] = v;
+        if (used > (size_t)(end - p)) {
+            decode_error(st, rec, size, at, "read_format values overrun the record");
+            goto fail;
+        }
+        p += used;
+    }
+    else {
+    }
+    if (t & PERF_SAMPLE_CALLCHAIN) {
+        NEED(8, "callchain nr");
+        uint64_t nr = rd_u64(p);
+        p += 8;
+        if (nr > (uint64_t)(end - p) / 8) {
+            decode_error(st, rec, size, at, "callchain nr %llu past the record's end",
+                         (unsigned long long)nr);
+            goto fail;
+        }
+        SSET(S_CALLCHAIN, decode_u64_tuple(p, (size_t)nr));
+        p += 8 * (size_t)nr;
+    }
+    else {
+    }
+    if (t & PERF_SAMPLE_RAW) {
+        NEED(4, "raw size");
+        uint32_t n = rd_u32(p);
+        p += 4;
+        if (n > (size_t)(end - p)) {
+            decode_error(st, rec, size, at, "raw size %u past the record's end", (unsigned)n);
+            goto fail;
+        }
+        SSET(S_RAW, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        p += n;
+        /* u32 size + data is padded to a multiple of 8 bytes */
+        size_t off = (size_t)(p - rec);
+        size_t pad = (8 - (off & 7)) & 7;
+        NEED(pad, "raw padding");
+        p += pad;
+    }
+    else {
+    }
+    if (t & PERF_SAMPLE_BRANCH_STACK) {
+        NEED(8, "branch stack nr");
+        uint64_t nr = rd_u64(p);
+        p += 8;
+        if (c->branch_flags & PERF_SAMPLE_BRANCH_HW_INDEX) {
+            NEED(8, "branch hw_idx");
+            SSET(S_HW_IDX, PyLong_FromUnsignedLongLong(rd_u64(p)));
+            p += 8;
+        }
+        else {
+        }
+        uint64_t per = (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) ? 32 : 24;
+        if (nr > (uint64_t)(end - p) / per) {
+            decode_error(st, rec, size, at, "branch stack nr %llu past the record's end",
+                         (unsigned long long)nr);
+            goto fail;
+        }
+        PyObject *entries = PyTuple_New((Py_ssize_t)nr);
+        if (entries == NULL) {
+            goto fail;
+        }
+        r->items[sample_slot(r->mask, S_BRANCH_STACK)] = entries;
+        for (size_t i = 0; i < (size_t)nr; i++) {
+            const unsigned char *e = p + 24 * i;
+            uint64_t flags = rd_u64(e + 16);
+            PyObject *be = PyStructSequence_New(st->decode.branch_entry_type);
+            if (be == NULL) {
+                goto fail;
+            }
+            PyTuple_SetItem(entries, (Py_ssize_t)i, be);
+            static const unsigned char bits[][2] = {
+                {0, 1}, {1, 1}, {2, 1}, {3, 1}, {4, 16}, {20, 4}, {24, 2}, {26, 4}, {30, 3},
+            };
+            PyObject *v;
+            if ((v = PyLong_FromUnsignedLongLong(rd_u64(e))) == NULL) {
+                goto fail;
+            }
+            PyStructSequence_SetItem(be, 0, v);
+            if ((v = PyLong_FromUnsignedLongLong(rd_u64(e + 8))) == NULL) {
+                goto fail;
+            }
+            PyStructSequence_SetItem(be, 1, v);
+            for (int k = 0; k < 9; k++) {
+                v = PyLong_FromUnsignedLongLong(decode_bits(flags, bits[k][0], bits[k][1]));
+                if (v == NULL) {
+                    goto fail;
+                }
+                PyStructSequence_SetItem(be, 2 + k, v);
+            }
+        }
+        p += 24 * (size_t)nr;
+        if (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) {
+            SSET(S_BRANCH_COUNTERS, decode_u64_tuple(p, (size_t)nr));
+            p += 8 * (size_t)nr;
+        }
+        else {
+        }
+    }
+    else {
+    }
+    if (t & PERF_SAMPLE_REGS_USER) {
+        if (decode_regs(st, r, S_REGS_USER_ABI, c->nregs_user, &p, end, rec, size, at,
+                        "regs_user") < 0) {
+            goto fail;
+        }
+    }
+    else {
+    }
+    if (t & PERF_SAMPLE_STACK_USER) {
+        NEED(8, "stack_user size");
+        uint64_t n = rd_u64(p);
+        p += 8;
+        if (n > (uint64_t)(end - p)) {
+            decode_error(st, rec, size, at, "stack_user size %llu past the record's end",
+                         (unsigned long long)n);
+            goto fail;
+        }
+        SSET(S_STACK_USER, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        p += n;
+        if (n != 0) {
+            NEED(8, "stack_user dyn_size");
+            SSET(S_STACK_USER_DYN_SIZE, PyLong_FromUnsignedLongLong(rd_u64(p)));
+            p += 8;
+        }
+        else {
+        }
+    }
+    else {
+    }
+    if (t & (PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT)) {
+        NEED(8, "weight");
+        uint64_t w = rd_u64(p);
+        p += 8;
+        SSET(S_WEIGHT, PyLong_FromUnsignedLongLong(w));
+        if (t & PERF_SAMPLE_WEIGHT_STRUCT) {
+            /* var1_dw, var2_w, var3_w from the low to the high bits of the
+               u64, on either byte order */
+            SSET(S_WEIGHT_STRUCT, Py_BuildValue("(kkk)", (unsigned long)(w & 0xffffffffu),
+                                               (unsigned long)((w >> 32) & 0xffffu),
+                                               (unsigned long)(w >> 48)));
+        }
+        else {
+        }
+    }
+    else {
+    }
+    SU64_FIELD(PERF_SAMPLE_DATA_SRC, S_DATA_SRC, "data_src");
+    SU64_FIELD(PERF_SAMPLE_TRANSACTION, S_TRANSACTION, "transaction");
+    if (t & PERF_SAMPLE_REGS_INTR) {
+        if (decode_regs(st, r, S_REGS_INTR_ABI, c->nregs_intr, &p, end, rec, size, at,
+                        "regs_intr") < 0) {
+            goto fail;
+        }
+    }
+    else {
+    }
+    SU64_FIELD(PERF_SAMPLE_PHYS_ADDR, S_PHYS_ADDR, "phys_addr");
+    SU64_FIELD(PERF_SAMPLE_CGROUP, S_CGROUP, "cgroup");
+    SU64_FIELD(PERF_SAMPLE_DATA_PAGE_SIZE, S_DATA_PAGE_SIZE, "data_page_size");
+    SU64_FIELD(PERF_SAMPLE_CODE_PAGE_SIZE, S_CODE_PAGE_SIZE, "code_page_size");
+    if (t & PERF_SAMPLE_AUX) {
+        NEED(8, "aux size");
+        uint64_t n = rd_u64(p);
+        p += 8;
+        if (n > (uint64_t)(end - p)) {
+            decode_error(st, rec, size, at, "aux size %llu past the record's end",
+                         (unsigned long long)n);
+            goto fail;
+        }
+        SSET(S_AUX, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        p += n;
+    }
+    else {
+    }
+done:
+    if (p != end) {
+        decode_error(st, rec, size, at,
+                     "%zu bytes left over after the fields of sample_type 0x%llx",
+                     (size_t)(end - p), (unsigned long long)t);
+        goto fail;
+    }
+    return (PyObject *)r;
+fail:
+    Py_DECREF(r);
+    return NULL;
+}
+
+#undef SSET
+#undef SU64_FIELD
+
+/* ---- every other record ---- */
+
+/* Fill the seven trailer fields, which start at index `idx`, from the
+   trailer at tr[0:c->trailer_size] (or None without sample_id_all). */
+static int
+decode_trailer(PyObject *r, int idx, const decode_config *c, const unsigned char *p)
+{
+    const uint64_t t = c->sample_type;
+    if (!c->sample_id_all) {
+        decode_fill_none(r, idx, idx + DECODE_TRAILER_NFIELDS);
+        return 0;
+    }
+    if (t & PERF_SAMPLE_TID) {
+        SET(idx, pid_obj(p));
+        SET(idx + 1, pid_obj(p + 4));
+        p += 8;
+    }
+    else {
+        SET_NONE(idx);
+        SET_NONE(idx + 1);
+    }
+    static const uint64_t bits[] = {PERF_SAMPLE_TIME, PERF_SAMPLE_ID, PERF_SAMPLE_STREAM_ID,
+                                    PERF_SAMPLE_CPU, PERF_SAMPLE_IDENTIFIER};
+    for (int k = 0; k < 5; k++) {
+        if (t & bits[k]) {
+            if (bits[k] == PERF_SAMPLE_CPU) {
+                SET(idx + 2 + k, PyLong_FromUnsignedLong(rd_u32(p)));
+            }
+            else {
+                SET(idx + 2 + k, PyLong_FromUnsignedLongLong(rd_u64(p)));
+            }
+            p += 8;
+        }
+        else {
+            SET_NONE(idx + 2 + k);
+        }
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+static PyObject *
+decode_other(DecoderObject *self, const decode_config *c, const unsigned char *rec,
+             size_t size, Py_ssize_t at)
+{
+    perfsys_state *st = self->st;
+    uint32_t type = rd_u32(rec);
+    uint16_t misc = rd_u16(rec + 4);
+    if (size - 8 < c->trailer_size) {
+        return decode_error(st, rec, size, at, "too short for its %u-byte sample_id trailer",
+                            (unsigned)c->trailer_size);
+    }
+    /* the body is rec[8:size - trailer]; the trailer sits at the very end */
+    const unsigned char *p = rec + 8;
+    const unsigned char *end = rec + size - c->trailer_size;
+    PyObject *r = PyStructSequence_New(st->decode.record_types[type]);
+    if (r == NULL) {
+        return NULL;
+    }
+    int i = 2;
+    SET(0, PyLong_FromUnsignedLong(type));
+    SET(1, PyLong_FromLong(misc));
+    switch (type) {
+    case PERF_RECORD_MMAP:
+    case PERF_RECORD_MMAP2: {
+        size_t fixed = type == PERF_RECORD_MMAP ? 32 : 64;
+        NEED(fixed, "the fixed fields");
+        SET(i++, pid_obj(p));
+        SET(i++, pid_obj(p + 4));
+        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 8)));
+        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 16)));
+        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 24)));
+        if (type == PERF_RECORD_MMAP2) {
+            const unsigned char *u = p + 32;
+            if (misc & PERF_RECORD_MISC_MMAP_BUILD_ID) {
+                unsigned n = u[0];
+                if (n > DECODE_BUILD_ID_MAX) {
+                    decode_error(st, rec, size, at, "build_id_size %u > %u", n,
+                                 DECODE_BUILD_ID_MAX);
+                    goto fail;
+                }
+                decode_fill_none(r, i, i + 4);
+                i += 4;
+                SET(i++, PyBytes_FromStringAndSize((const char *)u + 4, n));
+            }
+            else {
+                SET(i++, PyLong_FromUnsignedLong(rd_u32(u)));
+                SET(i++, PyLong_FromUnsignedLong(rd_u32(u + 4)));
+                SET(i++, PyLong_FromUnsignedLongLong(rd_u64(u + 8)));
+                SET(i++, PyLong_FromUnsignedLongLong(rd_u64(u + 16)));
+                SET_NONE(i++);
+            }
+            SET(i++, PyLong_FromUnsignedLong(rd_u32(p + 56)));
+            SET(i++, PyLong_FromUnsignedLong(rd_u32(p + 60)));
+        }
+        SET(i++, decode_cstring(p + fixed, (size_t)(end - p) - fixed));
+        break;
+    }
+    case PERF_RECORD_LOST:
+    case PERF_RECORD_AUX:
+    case PERF_RECORD_THROTTLE:
+    case PERF_RECORD_UNTHROTTLE:
+    case PERF_RECORD_LOST_SAMPLES:
+    case PERF_RECORD_AUX_OUTPUT_HW_ID: {
+        /* nothing but u64s */
+        int n = decode_record_descs[type].nfields - 2 - DECODE_TRAILER_NFIELDS;
+        NEED(8 * (size_t)n, "the fixed fields");
+        for (int k = 0; k < n; k++) {
+            SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 8 * k)));
+        }
+        break;
+    }
+    case PERF_RECORD_COMM:
+        NEED(8, "pid, tid");
+        SET(i++, pid_obj(p));
+        SET(i++, pid_obj(p + 4));
+        SET(i++, decode_cstring(p + 8, (size_t)(end - p) - 8));
+        break;
+    case PERF_RECORD_EXIT:
+    case PERF_RECORD_FORK:
+        NEED(24, "the fixed fields");
+        for (int k = 0; k < 4; k++) {
+            SET(i++, pid_obj(p + 4 * k));
+        }
+        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 16)));
+        break;
+    case PERF_RECORD_READ: {
+        NEED(8, "pid, tid");
+        SET(i++, pid_obj(p));
+        SET(i++, pid_obj(p + 4));
+        size_t used = 0;
+        if (decode_check_read(st, c->read_format, p + 8, (size_t)(end - p) - 8, rec, size,
+                              at) < 0) {
+            goto fail;
+        }
+        PyObject *v = core_decode_read_format(st, c->read_format, p + 8, (size_t)(end - p) - 8,
+                                              &used);
+        if (v == NULL) {
+            goto fail;
+        }
+        PyStructSequence_SetItem(r, i++, v);
+        break;
+    }
+    case PERF_RECORD_ITRACE_START:
+    case PERF_RECORD_SWITCH_CPU_WIDE:
+        NEED(8, "pid, tid");
+        SET(i++, pid_obj(p));
+        SET(i++, pid_obj(p + 4));
+        break;
+    case PERF_RECORD_SWITCH:
+        break;
+    case PERF_RECORD_NAMESPACES: {
+        NEED(16, "pid, tid, nr_namespaces");
+        SET(i++, pid_obj(p));
+        SET(i++, pid_obj(p + 4));
+        uint64_t nr = rd_u64(p + 8);
+        p += 16;
+        if (nr > (uint64_t)(end - p) / 16) {
+            decode_error(st, rec, size, at, "nr_namespaces %llu past the record's end",
+                         (unsigned long long)nr);
+            goto fail;
+        }
+        PyObject *ns = PyTuple_New((Py_ssize_t)nr);
+        if (ns == NULL) {
+            goto fail;
+        }
+        PyStructSequence_SetItem(r, i++, ns);
+        for (size_t k = 0; k < (size_t)nr; k++) {
+            PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)rd_u64(p + 16 * k),
+                                           (unsigned long long)rd_u64(p + 16 * k + 8));
+            if (pair == NULL) {
+                goto fail;
+            }
+            PyTuple_SetItem(ns, (Py_ssize_t)k, pair);
+        }
+        break;
+    }
+    case PERF_RECORD_KSYMBOL:
+        NEED(16, "the fixed fields");
+        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p)));
+        SET(i++, PyLong_FromUnsignedLong(rd_u32(p + 8)));
+        SET(i++, PyLong_FromLong(rd_u16(p + 12)));
+        SET(i++, PyLong_FromLong(rd_u16(p + 14)));
+        SET(i++, decode_cstring(p + 16, (size_t)(end - p) - 16));
+        break;
+    case PERF_RECORD_BPF_EVENT:
+        NEED(8 + BPF_TAG_SIZE, "the fixed fields");
+        SET(i++, PyLong_FromLong(rd_u16(p)));
+        SET(i++, PyLong_FromLong(rd_u16(p + 2)));
+        SET(i++, PyLong_FromUnsignedLong(rd_u32(p + 4)));
+        SET(i++, PyBytes_FromStringAndSize((const char *)p + 8, BPF_TAG_SIZE));
+        break;
+    case PERF_RECORD_CGROUP:
+        NEED(8, "id");
+        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p)));
+        SET(i++, decode_cstring(p + 8, (size_t)(end - p) - 8));
+        break;
+    case PERF_RECORD_TEXT_POKE: {
+        NEED(12, "the fixed fields");
+        uint16_t old_len = rd_u16(p + 8), new_len = rd_u16(p + 10);
+        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p)));
+        SET(i++, PyLong_FromLong(old_len));
+        SET(i++, PyLong_FromLong(new_len));
+        p += 12;
+        NEED((size_t)old_len + new_len, "bytes");
+        SET(i++, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)old_len + new_len));
+        break;
+    }
+    case PERF_RECORD_CALLCHAIN_DEFERRED: {
+        NEED(16, "cookie, nr");
+        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p)));
+        uint64_t nr = rd_u64(p + 8);
+        p += 16;
+        if (nr > (uint64_t)(end - p) / 8) {
+            decode_error(st, rec, size, at, "callchain nr %llu past the record's end",
+                         (unsigned long long)nr);
+            goto fail;
+        }
+        SET(i++, decode_u64_tuple(p, (size_t)nr));
+        break;
+    }
+    default:
+        /* unreachable: the caller routes unknown types to RawRecord */
+        PyErr_SetString(PyExc_SystemError, "perfsys: unexpected record type");
+        goto fail;
+    }
+    if (decode_trailer(r, i, c, rec + size - c->trailer_size) < 0) {
+        goto fail;
+    }
+    return r;
+fail:
+    Py_DECREF(r);
+    return NULL;
+}
+
+#undef NEED
+#undef SET
+#undef SET_NONE
+#undef U64_FIELD
+
+/* Decode the record rec[0:size] (size is header.size, already checked to be
+   at least 8 and within the buffer). `at` is its offset for error messages,
+   or -1. */
+static PyObject *
+decode_one(DecoderObject *self, const unsigned char *rec, size_t size, Py_ssize_t at)
+{
+    uint32_t type = rd_u32(rec);
+    if (type == 0 || type >= DECODE_NTYPES) {
+        return decode_raw_record(self->st, rec, size);
+    }
+    if (size % 8 != 0) {
+        return decode_error(self->st, rec, size, at, "size is not a multiple of 8");
+    }
+    const decode_config *c = decode_pick(self, rec, size, at);
+    if (c == NULL) {
+        return NULL;
+    }
+    if (type == PERF_RECORD_SAMPLE) {
+        return decode_sample(self, c, rec, size, at);
+    }
+    return decode_other(self, c, rec, size, at);
+}
+
+/* ---- the interfaces used by "ring" ---- */
+
 static PyObject *
 decode_raw_record(perfsys_state *st, const unsigned char *rec, size_t size)
 {
-    uint32_t type;
-    uint16_t misc;
-    memcpy(&type, rec, 4);
-    memcpy(&misc, rec + 4, 2);
+    uint32_t type = rd_u32(rec);
+    uint16_t misc = rd_u16(rec + 4);
     PyObject *r = PyStructSequence_New(st->decode.raw_record_type);
     if (r == NULL) {
         return NULL;
@@ -2189,20 +3629,479 @@ decode_raw_record(perfsys_state *st, const unsigned char *rec, size_t size)
 static int
 decode_is_decoder(perfsys_state *st, PyObject *obj)
 {
-    (void)st;
-    (void)obj;
-    return 0;
+    return PyObject_TypeCheck(obj, st->decode.decoder_type);
 }
 
 static PyObject *
 decode_record(PyObject *decoder, const unsigned char *rec, size_t size)
 {
-    (void)decoder;
-    (void)rec;
-    (void)size;
-    PyErr_SetString(PyExc_NotImplementedError, "record decoding");
+    DecoderObject *self = (DecoderObject *)decoder;
+    PyObject *r;
+    PERFSYS_BEGIN_CRITICAL(decoder);
+    r = decode_one(self, rec, size, -1);
+    PERFSYS_END_CRITICAL();
+    return r;
+}
+
+/* ---- Decoder ---- */
+
+/* The SampleRecord fields (1 << S_*) that a sample laid out by `c` has. */
+static uint64_t
+decode_sample_fields(const decode_config *c)
+{
+    static const struct {
+        uint64_t bit;
+        uint64_t fields;
+    } map[] = {
+        {PERF_SAMPLE_IDENTIFIER, 1ull << S_IDENTIFIER},
+        {PERF_SAMPLE_IP, 1ull << S_IP},
+        {PERF_SAMPLE_TID, (1ull << S_PID) | (1ull << S_TID)},
+        {PERF_SAMPLE_TIME, 1ull << S_TIME},
+        {PERF_SAMPLE_ADDR, 1ull << S_ADDR},
+        {PERF_SAMPLE_ID, 1ull << S_ID},
+        {PERF_SAMPLE_STREAM_ID, 1ull << S_STREAM_ID},
+        {PERF_SAMPLE_CPU, 1ull << S_CPU},
+        {PERF_SAMPLE_PERIOD, 1ull << S_PERIOD},
+        {PERF_SAMPLE_READ, 1ull << S_READ},
+        {PERF_SAMPLE_CALLCHAIN, 1ull << S_CALLCHAIN},
+        {PERF_SAMPLE_RAW, 1ull << S_RAW},
+        {PERF_SAMPLE_BRANCH_STACK, 1ull << S_BRANCH_STACK},
+        {PERF_SAMPLE_REGS_USER, (1ull << S_REGS_USER_ABI) | (1ull << S_REGS_USER)},
+        {PERF_SAMPLE_STACK_USER, (1ull << S_STACK_USER) | (1ull << S_STACK_USER_DYN_SIZE)},
+        {PERF_SAMPLE_WEIGHT, 1ull << S_WEIGHT},
+        {PERF_SAMPLE_WEIGHT_STRUCT, (1ull << S_WEIGHT) | (1ull << S_WEIGHT_STRUCT)},
+        {PERF_SAMPLE_DATA_SRC, 1ull << S_DATA_SRC},
+        {PERF_SAMPLE_TRANSACTION, 1ull << S_TRANSACTION},
+        {PERF_SAMPLE_REGS_INTR, (1ull << S_REGS_INTR_ABI) | (1ull << S_REGS_INTR)},
+        {PERF_SAMPLE_PHYS_ADDR, 1ull << S_PHYS_ADDR},
+        {PERF_SAMPLE_CGROUP, 1ull << S_CGROUP},
+        {PERF_SAMPLE_DATA_PAGE_SIZE, 1ull << S_DATA_PAGE_SIZE},
+        {PERF_SAMPLE_CODE_PAGE_SIZE, 1ull << S_CODE_PAGE_SIZE},
+        {PERF_SAMPLE_AUX, 1ull << S_AUX},
+    };
+    uint64_t f = (1ull << S_TYPE) | (1ull << S_MISC);
+    for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+        if (c->sample_type & map[k].bit) {
+            f |= map[k].fields;
+        }
+    }
+    if (c->branch_flags & PERF_SAMPLE_BRANCH_HW_INDEX) {
+        f |= 1ull << S_HW_IDX;
+    }
+    if (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) {
+        f |= 1ull << S_BRANCH_COUNTERS;
+    }
+    return f;
+}
+
+/* Read the fields that shape records from a perf_event_attr buffer. */
+static int
+decode_config_from_attr(PyObject *attr, decode_config *c)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(attr, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "a perf_event_attr must be a bytes-like object");
+        return -1;
+    }
+    int ret = -1;
+    const unsigned char *a = view.buf;
+    size_t len = (size_t)view.len;
+    if (len < PERF_ATTR_SIZE_VER0) {
+        PyErr_Format(PyExc_ValueError, "perf_event_attr buffer of %zu bytes is shorter than "
+                     "PERF_ATTR_SIZE_VER0 (%u)", len, PERF_ATTR_SIZE_VER0);
+        goto done;
+    }
+    /* The kernel reads `size` bytes (PERF_ATTR_SIZE_VER0 when 0): fields past
+       that are zero as far as it is concerned. */
+    uint32_t asize = rd_u32(a + PERF_ATTR_OFFSET_SIZE);
+    if (asize == 0) {
+        asize = PERF_ATTR_SIZE_VER0;
+    }
+    if (asize < len) {
+        len = asize;
+    }
+    memset(c, 0, sizeof(*c));
+    c->sample_type = rd_u64(a + PERF_ATTR_OFFSET_SAMPLE_TYPE);
+    c->read_format = rd_u64(a + PERF_ATTR_OFFSET_READ_FORMAT);
+    c->sample_id_all = (int)decode_bits(rd_u64(a + PERF_ATTR_OFFSET_FLAGS),
+                                        PERF_ATTR_BIT_SAMPLE_ID_ALL, 1);
+    if (len >= PERF_ATTR_SIZE_VER2) {
+        c->branch_flags = rd_u64(a + PERF_ATTR_OFFSET_BRANCH_SAMPLE_TYPE) &
+                          (PERF_SAMPLE_BRANCH_HW_INDEX | PERF_SAMPLE_BRANCH_COUNTERS);
+    }
+    if (len >= PERF_ATTR_SIZE_VER3) {
+        c->nregs_user = (uint32_t)__builtin_popcountll(
+            rd_u64(a + PERF_ATTR_OFFSET_SAMPLE_REGS_USER));
+    }
+    if (len >= PERF_ATTR_SIZE_VER4) {
+        c->nregs_intr = (uint32_t)__builtin_popcountll(
+            rd_u64(a + PERF_ATTR_OFFSET_SAMPLE_REGS_INTR));
+    }
+    if (c->sample_type & ~(PERF_SAMPLE_MAX - 1)) {
+        PyErr_Format(PyExc_ValueError, "sample_type 0x%llx has bits this version cannot decode",
+                     (unsigned long long)c->sample_type);
+        goto done;
+    }
+    if (c->read_format & ~(PERF_FORMAT_MAX - 1)) {
+        PyErr_Format(PyExc_ValueError, "read_format 0x%llx has bits this version cannot decode",
+                     (unsigned long long)c->read_format);
+        goto done;
+    }
+    if (!(c->sample_type & PERF_SAMPLE_BRANCH_STACK)) {
+        c->branch_flags = 0;
+    }
+    if (!(c->sample_type & PERF_SAMPLE_REGS_USER)) {
+        c->nregs_user = 0;
+    }
+    if (!(c->sample_type & PERF_SAMPLE_REGS_INTR)) {
+        c->nregs_intr = 0;
+    }
+    c->fields = decode_sample_fields(c);
+    if (c->sample_id_all) {
+        uint64_t tb = c->sample_type & DECODE_TRAILER_BITS;
+        c->trailer_size = 8u * (uint32_t)__builtin_popcountll(tb);
+    }
+    ret = 0;
+done:
+    PyBuffer_Release(&view);
+    return ret;
+}
+
+static int
+decode_same_layout(const decode_config *a, const decode_config *b)
+{
+    return a->sample_type == b->sample_type && a->read_format == b->read_format &&
+           a->branch_flags == b->branch_flags && a->nregs_user == b->nregs_user &&
+           a->nregs_intr == b->nregs_intr && a->sample_id_all == b->sample_id_all;
+}
+
+/* Add `c` to the decoder's configs, or raise and leave them unchanged. */
+static int
+decoder_add_config(DecoderObject *self, const decode_config *c)
+{
+    Py_ssize_t n = self->ncfg;
+    int uniform = 1;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        if (c->has_id && self->cfg[k].has_id && self->cfg[k].id == c->id) {
+            PyErr_Format(PyExc_ValueError, "id %llu is already in this Decoder",
+                         (unsigned long long)c->id);
+            return -1;
+        }
+        if (!decode_same_layout(&self->cfg[k], c)) {
+            uniform = 0;
+        }
+    }
+    if (!uniform) {
+        for (Py_ssize_t k = 0; k <= n; k++) {
+            const decode_config *x = k < n ? &self->cfg[k] : c;
+            if (!x->has_id) {
+                PyErr_SetString(PyExc_ValueError,
+                                "events whose records are laid out differently need ids: "
+                                "build the Decoder from {id: attr, ...}");
+                return -1;
+            }
+            if (!(x->sample_type & PERF_SAMPLE_IDENTIFIER)) {
+                PyErr_Format(PyExc_ValueError,
+                             "events whose records are laid out differently (sample_type, "
+                             "read_format, ...) can share a ring only if every one has "
+                             "PERF_SAMPLE_IDENTIFIER in sample_type; id %llu has not",
+                             (unsigned long long)x->id);
+                return -1;
+            }
+            if (x->sample_id_all != c->sample_id_all) {
+                PyErr_SetString(PyExc_ValueError,
+                                "events sharing a ring must agree on sample_id_all");
+                return -1;
+            }
+        }
+    }
+    decode_config *cfg = PyMem_Realloc(self->cfg, sizeof(*cfg) * (size_t)(n + 1));
+    if (cfg == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* insert keeping the array sorted by id */
+    Py_ssize_t pos = n;
+    while (pos > 0 && cfg[pos - 1].id > c->id) {
+        cfg[pos] = cfg[pos - 1];
+        pos--;
+    }
+    cfg[pos] = *c;
+    self->cfg = cfg;
+    self->ncfg = n + 1;
+    self->uniform = uniform;
+    return 0;
+}
+
+static int
+decoder_add_pair(DecoderObject *self, PyObject *id, PyObject *attr)
+{
+    decode_config c;
+    if (decode_config_from_attr(attr, &c) < 0) {
+        return -1;
+    }
+    if (!PyLong_Check(id)) {
+        PyErr_Format(PyExc_TypeError, "an event id must be an int");
+        return -1;
+    }
+    c.id = PyLong_AsUnsignedLongLong(id);
+    if (c.id == (uint64_t)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    c.has_id = 1;
+    return decoder_add_config(self, &c);
+}
+
+static PyObject *
+decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (kwargs != NULL && PyDict_Size(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Decoder() takes no keyword arguments");
+        return NULL;
+    }
+    if (PyTuple_Size(args) != 1) {
+        PyErr_Format(PyExc_TypeError, "Decoder() takes exactly one argument (%zd given)",
+                     PyTuple_Size(args));
+        return NULL;
+    }
+    PyObject *arg = PyTuple_GetItem(args, 0);
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    DecoderObject *self = (DecoderObject *)alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->st = (perfsys_state *)PyType_GetModuleState(type);
+    self->cfg = NULL;
+    self->ncfg = 0;
+    self->uniform = 1;
+    if (self->st == NULL) {
+        goto fail;
+    }
+    if (PyDict_Check(arg)) {
+        if (PyDict_Size(arg) == 0) {
+            PyErr_SetString(PyExc_ValueError, "Decoder() needs at least one attr");
+            goto fail;
+        }
+        /* a snapshot of the items: reading an attr's buffer may run Python code */
+        PyObject *items = PyDict_Items(arg);
+        if (items == NULL) {
+            goto fail;
+        }
+        for (Py_ssize_t k = 0; k < PyList_Size(items); k++) {
+            PyObject *pair = PyList_GetItem(items, k);
+            if (decoder_add_pair(self, PyTuple_GetItem(pair, 0), PyTuple_GetItem(pair, 1)) < 0) {
+                Py_DECREF(items);
+                goto fail;
+            }
+        }
+        Py_DECREF(items);
+    }
+    else {
+        decode_config c;
+        if (decode_config_from_attr(arg, &c) < 0 || decoder_add_config(self, &c) < 0) {
+            goto fail;
+        }
+    }
+    return (PyObject *)self;
+fail:
+    Py_DECREF(self);
     return NULL;
 }
+
+static void
+decoder_dealloc(PyObject *op)
+{
+    DecoderObject *self = (DecoderObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyMem_Free(self->cfg);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+decoder_add(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "add() takes exactly 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    int rc;
+    PERFSYS_BEGIN_CRITICAL(op);
+    rc = decoder_add_pair((DecoderObject *)op, args[0], args[1]);
+    PERFSYS_END_CRITICAL();
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Check the header at buf[off:len] and return the record's size, or 0 with
+   RecordError set. */
+static size_t
+decode_check_header(perfsys_state *st, const unsigned char *buf, size_t len, size_t off)
+{
+    if (len - off < 8) {
+        PyErr_Format(st->decode.record_error,
+                     "%zu bytes at offset %zu are too short for a perf_event_header",
+                     len - off, off);
+        return 0;
+    }
+    size_t size = rd_u16(buf + off + 6);
+    if (size < 8) {
+        PyErr_Format(st->decode.record_error,
+                     "record at offset %zu has size %zu, less than its 8-byte header",
+                     off, size);
+        return 0;
+    }
+    if (size > len - off) {
+        PyErr_Format(st->decode.record_error,
+                     "record at offset %zu has size %zu, past the end of the %zu-byte buffer",
+                     off, size, len);
+        return 0;
+    }
+    return size;
+}
+
+static PyObject *
+decoder_decode(PyObject *op, PyObject *arg)
+{
+    DecoderObject *self = (DecoderObject *)op;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    PyObject *r = NULL;
+    size_t size = decode_check_header(self->st, view.buf, (size_t)view.len, 0);
+    if (size != 0) {
+        PERFSYS_BEGIN_CRITICAL(op);
+        r = decode_one(self, view.buf, size, -1);
+        PERFSYS_END_CRITICAL();
+    }
+    PyBuffer_Release(&view);
+    return r;
+}
+
+static PyObject *
+decoder_decode_all(PyObject *op, PyObject *arg)
+{
+    DecoderObject *self = (DecoderObject *)op;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *buf = view.buf;
+    size_t len = (size_t)view.len;
+    size_t off = 0;
+    int ok = 1;
+    PERFSYS_BEGIN_CRITICAL(op);
+    while (off < len) {
+        size_t size = decode_check_header(self->st, buf, len, off);
+        if (size == 0) {
+            ok = 0;
+            break;
+        }
+        PyObject *r = decode_one(self, buf + off, size, (Py_ssize_t)off);
+        if (r == NULL || PyList_Append(list, r) < 0) {
+            Py_XDECREF(r);
+            ok = 0;
+            break;
+        }
+        Py_DECREF(r);
+        off += size;
+    }
+    PERFSYS_END_CRITICAL();
+    PyBuffer_Release(&view);
+    if (!ok) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    return list;
+}
+
+static PyObject *
+decoder_get_ids(PyObject *op, void *closure)
+{
+    (void)closure;
+    DecoderObject *self = (DecoderObject *)op;
+    PyObject *t = NULL;
+    PERFSYS_BEGIN_CRITICAL(op);
+    Py_ssize_t n = 0;
+    for (Py_ssize_t k = 0; k < self->ncfg; k++) {
+        n += self->cfg[k].has_id;
+    }
+    t = PyTuple_New(n);
+    if (t != NULL) {
+        Py_ssize_t j = 0;
+        for (Py_ssize_t k = 0; k < self->ncfg; k++) {
+            if (!self->cfg[k].has_id) {
+                continue;
+            }
+            PyObject *v = PyLong_FromUnsignedLongLong(self->cfg[k].id);
+            if (v == NULL) {
+                Py_CLEAR(t);
+                break;
+            }
+            PyTuple_SetItem(t, j++, v);
+        }
+    }
+    PERFSYS_END_CRITICAL();
+    return t;
+}
+
+static PyMethodDef decoder_methods[] = {
+    {"decode", (PyCFunction)decoder_decode, METH_O,
+     "decode($self, buffer, /)\n--\n\n"
+     "Decode the one record at the start of `buffer` (a bytes-like object holding a\n"
+     "perf_event_header and its body; bytes past header.size are ignored). Returns a\n"
+     "record of the type for header.type, or a RawRecord for a type this version does\n"
+     "not know. Raises RecordError for a corrupt or truncated record."},
+    {"decode_all", (PyCFunction)decoder_decode_all, METH_O,
+     "decode_all($self, buffer, /)\n--\n\n"
+     "Decode the consecutive records that fill `buffer` exactly into a list.\n"
+     "Raises RecordError (naming the record's offset) for a corrupt record or a\n"
+     "buffer that ends inside one."},
+    {"add", (PyCFunction)(void (*)(void))decoder_add, METH_FASTCALL,
+     "add($self, id, attr, /)\n--\n\n"
+     "Add the event whose id (PERF_EVENT_IOC_ID) is `id` and whose perf_event_attr is\n"
+     "`attr`. Events laid out differently must all have PERF_SAMPLE_IDENTIFIER."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef decoder_getset[] = {
+    {"ids", decoder_get_ids, NULL, "the event ids this Decoder knows, ascending", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot decoder_slots[] = {
+    {Py_tp_new, decoder_new},
+    {Py_tp_dealloc, decoder_dealloc},
+    {Py_tp_methods, decoder_methods},
+    {Py_tp_getset, decoder_getset},
+    {Py_tp_doc,
+     "Decoder(attrs, /)\n--\n\n"
+     "Decodes the records that events write into a ring buffer.\n\n"
+     "`attrs` is the perf_event_attr (any bytes-like object) of the one event that\n"
+     "writes into the ring, or a dict {id: attr} of the events that share it through\n"
+     "PERF_EVENT_IOC_SET_OUTPUT, keyed by their PERF_EVENT_IOC_ID. The Decoder copies\n"
+     "sample_type, read_format, sample_id_all, branch_sample_type and the register masks;\n"
+     "later changes to the attrs do not affect it. Events whose records are laid out\n"
+     "differently are told apart by PERF_SAMPLE_IDENTIFIER, which each must then have."},
+    {0, NULL},
+};
+
+static PyType_Spec decoder_spec = {
+    .name = "perfsys.Decoder",
+    .basicsize = sizeof(DecoderObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = decoder_slots,
+};
 
 static int
 decode_exec(PyObject *m, perfsys_state *st)
@@ -2215,6 +4114,49 @@ decode_exec(PyObject *m, perfsys_state *st)
                               (PyObject *)st->decode.raw_record_type) < 0) {
         return -1;
     }
+    for (int k = 1; k < DECODE_NTYPES; k++) {
+        if (k == PERF_RECORD_SAMPLE) {
+            PyTypeObject *tp = sample_new_type(m);
+            if (tp == NULL) {
+                return -1;
+            }
+            st->decode.record_types[k] = tp;
+            if (PyModule_AddObjectRef(m, "SampleRecord", (PyObject *)tp) < 0) {
+                return -1;
+            }
+            continue;
+        }
+        PyStructSequence_Desc desc = {
+            (char *)decode_record_descs[k].name, (char *)decode_record_descs[k].doc,
+            decode_record_descs[k].fields, decode_record_descs[k].nfields,
+        };
+        PyTypeObject *tp = PyStructSequence_NewType(&desc);
+        if (tp == NULL) {
+            return -1;
+        }
+        st->decode.record_types[k] = tp;
+        if (PyModule_AddObjectRef(m, strchr(desc.name, '.') + 1, (PyObject *)tp) < 0) {
+            return -1;
+        }
+    }
+    st->decode.branch_entry_type = PyStructSequence_NewType(&branch_entry_desc);
+    if (st->decode.branch_entry_type == NULL ||
+        PyModule_AddObjectRef(m, "BranchEntry", (PyObject *)st->decode.branch_entry_type) < 0) {
+        return -1;
+    }
+    st->decode.decoder_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &decoder_spec, NULL);
+    if (st->decode.decoder_type == NULL ||
+        PyModule_AddObjectRef(m, "Decoder", (PyObject *)st->decode.decoder_type) < 0) {
+        return -1;
+    }
+    st->decode.record_error = PyErr_NewExceptionWithDoc(
+        "perfsys.RecordError",
+        "A record is corrupt or truncated, or does not fit the Decoder's attrs.",
+        PyExc_ValueError, NULL);
+    if (st->decode.record_error == NULL ||
+        PyModule_AddObjectRef(m, "RecordError", st->decode.record_error) < 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -2222,6 +4164,12 @@ static int
 decode_traverse(decode_state *s, visitproc visit, void *arg)
 {
     Py_VISIT(s->raw_record_type);
+    for (int k = 0; k < DECODE_NTYPES; k++) {
+        Py_VISIT(s->record_types[k]);
+    }
+    Py_VISIT(s->branch_entry_type);
+    Py_VISIT(s->decoder_type);
+    Py_VISIT(s->record_error);
     return 0;
 }
 
@@ -2229,33 +4177,1169 @@ static void
 decode_clear(decode_state *s)
 {
     Py_CLEAR(s->raw_record_type);
+    for (int k = 0; k < DECODE_NTYPES; k++) {
+        Py_CLEAR(s->record_types[k]);
+    }
+    Py_CLEAR(s->branch_entry_type);
+    Py_CLEAR(s->decoder_type);
+    Py_CLEAR(s->record_error);
 }
 
 /* ------------------------------------------------------------------------- */
 /* 6. section "ring"                                                          */
 /* ------------------------------------------------------------------------- */
 
+/* RingBuffer maps the ring buffer of one perf event file descriptor: one
+   header page (struct perf_event_mmap_page) followed by 2^n data pages, and
+   optionally a separate AUX area. It owns a duplicate of the descriptor it was
+   given (F_DUPFD_CLOEXEC), so the caller may close theirs at any time;
+   fileno() returns the duplicate, which shares the open file description with
+   the original (ioctls on either act on the same event).
+
+   Normal mode maps the pages PROT_READ|PROT_WRITE: the kernel never writes
+   over records that user space has not released through data_tail. Overwrite
+   mode maps them PROT_READ only, which the kernel takes to mean that it may
+   overwrite old records; it is meant for events opened with write_backward,
+   whose records are read newest first after output is paused
+   (PERF_EVENT_IOC_PAUSE_OUTPUT).
+
+   Every record is copied out of the mapping into a private buffer before it is
+   decoded, so a record that wraps past the end of the data area (its 8-byte
+   header included) comes out whole, and nothing the kernel writes meanwhile can
+   change a length after it was checked. */
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+
+#define RING_SCRATCH_SIZE 65536u   /* header.size is a u16: no record is larger */
+
+typedef struct {
+    PyObject_HEAD
+    int fd;                        /* our duplicate; -1 once closed */
+    unsigned char *base;           /* header page + data pages; NULL once closed */
+    size_t map_size;
+    size_t page_size;
+    size_t data_pages;
+    uint64_t data_size;            /* a power of two */
+    unsigned char *data;           /* base + page_size */
+    unsigned char *aux_base;       /* NULL when no AUX area */
+    size_t aux_map_size;
+    uint64_t aux_offset;
+    int overwrite;
+    int testing;                   /* a memfd laid out like a ring (RingBuffer._testing) */
+    Py_ssize_t exports;            /* live buffer views */
+    unsigned char *scratch;        /* RING_SCRATCH_SIZE bytes */
+    uint64_t ov_prev;              /* overwrite mode: data_head at the previous read */
+    uint64_t lost;                 /* sum of PERF_RECORD_LOST.lost */
+    uint64_t lost_records;         /* number of PERF_RECORD_LOST records */
+    uint64_t lost_samples;         /* sum of PERF_RECORD_LOST_SAMPLES.lost */
+    uint64_t records;              /* records handed out */
+} RingObject;
+
+static inline uint64_t *
+ring_u64(const RingObject *self, size_t offset)
+{
+    return (uint64_t *)(void *)(self->base + offset);
+}
+
+static inline uint64_t
+ring_load_head(const RingObject *self)
+{
+    return __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_HEAD), __ATOMIC_ACQUIRE);
+}
+
+static inline uint64_t
+ring_load_tail(const RingObject *self)
+{
+    return __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_TAIL), __ATOMIC_RELAXED);
+}
+
+static inline void
+ring_store_tail(RingObject *self, uint64_t tail)
+{
+    __atomic_store_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_TAIL), tail, __ATOMIC_RELEASE);
+}
+
+static int
+ring_check_open(RingObject *self)
+{
+    if (self->base == NULL) {
+        PyErr_SetString(PyExc_ValueError, "I/O operation on closed RingBuffer");
+        return -1;
+    }
+    return 0;
+}
+
+/* Copy `len` bytes at ring position `pos` (a free-running byte counter, as
+   data_head and data_tail are) into dst, wrapping at the end of the data area.
+   len <= data_size. */
+static void
+ring_copy_out(const RingObject *self, uint64_t pos, unsigned char *dst, size_t len)
+{
+    size_t off = (size_t)(pos & (self->data_size - 1));
+    size_t first = (size_t)self->data_size - off;
+    if (first >= len) {
+        memcpy(dst, self->data + off, len);
+    }
+    else {
+        memcpy(dst, self->data + off, first);
+        memcpy(dst + first, self->data, len - first);
+    }
+}
+
+static int
+is_power_of_two(Py_ssize_t n)
+{
+    return n > 0 && (n & (n - 1)) == 0;
+}
+
+/* Is `fd` a perf event? /proc/self/fd tells; where /proc is not mounted the
+   check is skipped and the kernel's mmap decides. Returns 0 if it is or cannot
+   be told, -1 with ValueError set if it is some other kind of file. */
+static int
+ring_check_perf_fd(int fd)
+{
+    char path[64];
+    char target[256];
+    static const char want[] = "anon_inode:[perf_event]";
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0) {
+        return 0;
+    }
+    target[n] = '\0';
+    if (strcmp(target, want) != 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "fd %d is not a perf event file descriptor (it is %s)", fd, target);
+        return -1;
+    }
+    return 0;
+}
+
+static void
+ring_release_resources(RingObject *self)
+{
+    if (self->aux_base != NULL) {
+        munmap(self->aux_base, self->aux_map_size);
+        self->aux_base = NULL;
+    }
+    if (self->base != NULL) {
+        munmap(self->base, self->map_size);
+        self->base = NULL;
+        self->data = NULL;
+    }
+    if (self->fd >= 0) {
+        int fd = self->fd;
+        self->fd = -1;
+        close(fd);
+    }
+    if (self->scratch != NULL) {
+        PyMem_Free(self->scratch);
+        self->scratch = NULL;
+    }
+}
+
+/* The audit event "perfsys.RingBuffer" with (fd, data_pages, aux_pages,
+   overwrite). PySys_Audit joined the limited API after 3.11: there, call
+   sys.audit. */
+static int
+ring_audit(int fd, Py_ssize_t data_pages, Py_ssize_t aux_pages, int overwrite)
+{
+#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 >= 0x030D0000
+    return PySys_Audit("perfsys.RingBuffer", "innO", fd, data_pages, aux_pages,
+                       overwrite ? Py_True : Py_False);
+#else
+    PyObject *audit = PySys_GetObject("audit");   /* borrowed */
+    if (audit == NULL) {
+        return 0;
+    }
+    PyObject *r = PyObject_CallFunction(audit, "sinnO", "perfsys.RingBuffer", fd, data_pages,
+                                        aux_pages, overwrite ? Py_True : Py_False);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+#endif
+}
+
+/* Map the ring of `fd` (a perf event; or, when `testing`, a memfd that this
+   function sizes and seals) into a new RingObject. Arguments are checked. */
+static PyObject *
+ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pages,
+            int overwrite, int testing)
+{
+    RingObject *self = NULL;
+    int err;
+
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) {
+        page = 4096;
+    }
+    size_t page_size = (size_t)page;
+    if (!is_power_of_two(data_pages)) {
+        PyErr_Format(PyExc_ValueError,
+                     "data_pages must be a power of two (1, 2, 4, ...), not %zd", data_pages);
+        return NULL;
+    }
+    if ((size_t)data_pages > SIZE_MAX / page_size - 1 ||
+        (size_t)data_pages > (size_t)INT64_MAX / page_size - 1) {
+        PyErr_Format(PyExc_ValueError, "data_pages %zd is too large to map", data_pages);
+        return NULL;
+    }
+    if (aux_pages != 0) {
+        if (!is_power_of_two(aux_pages)) {
+            PyErr_Format(PyExc_ValueError,
+                         "aux_pages must be 0 or a power of two, not %zd", aux_pages);
+            return NULL;
+        }
+        if ((size_t)aux_pages > SIZE_MAX / page_size) {
+            PyErr_Format(PyExc_ValueError, "aux_pages %zd is too large to map", aux_pages);
+            return NULL;
+        }
+        if (overwrite) {
+            PyErr_SetString(PyExc_ValueError,
+                            "an AUX area needs a writable header page: "
+                            "aux_pages cannot be combined with overwrite=True");
+            return NULL;
+        }
+    }
+    if (!testing) {
+        if (ring_audit(fd, data_pages, aux_pages, overwrite) < 0) {
+            return NULL;
+        }
+        if (ring_check_perf_fd(fd) < 0) {
+            return NULL;
+        }
+    }
+
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    self = (RingObject *)alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->fd = -1;
+    self->page_size = page_size;
+    self->data_pages = (size_t)data_pages;
+    self->data_size = (uint64_t)data_pages * page_size;
+    self->map_size = ((size_t)data_pages + 1) * page_size;
+    self->overwrite = overwrite;
+    self->testing = testing;
+
+    self->scratch = PyMem_Malloc(RING_SCRATCH_SIZE);
+    if (self->scratch == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (testing) {
+#ifdef SYS_memfd_create
+        self->fd = (int)syscall(SYS_memfd_create, "perfsys-ring-test", 0x0003u);
+        /* MFD_CLOEXEC | MFD_ALLOW_SEALING */
+#else
+        errno = ENOSYS;
+#endif
+        if (self->fd < 0) {
+            err = errno;
+            perfsys_set_oserror(err, "memfd_create");
+            goto error;
+        }
+        if (ftruncate(self->fd, (off_t)self->map_size) < 0 ||
+            fcntl(self->fd, F_ADD_SEALS, 0x0002 | 0x0004) < 0) {   /* F_SEAL_SHRINK|F_SEAL_GROW */
+            err = errno;
+            perfsys_set_oserror(err, "ftruncate");
+            goto error;
+        }
+    }
+    else {
+        self->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (self->fd < 0) {
+            err = errno;
+            perfsys_set_oserror(err, "fcntl(F_DUPFD_CLOEXEC)");
+            goto error;
+        }
+    }
+    int prot = overwrite && !testing ? PROT_READ : PROT_READ | PROT_WRITE;
+    void *p = mmap(NULL, self->map_size, prot, MAP_SHARED, self->fd, 0);
+    if (p == MAP_FAILED) {
+        err = errno;
+        perfsys_set_oserror(err, "mmap");
+        goto error;
+    }
+    self->base = p;
+    self->data = self->base + page_size;
+    if (testing) {
+        *ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_OFFSET) = page_size;
+        *ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_SIZE) = self->data_size;
+    }
+
+    if (aux_pages != 0) {
+        size_t aux_size = (size_t)aux_pages * page_size;
+        self->aux_offset = (uint64_t)self->map_size;
+        self->aux_map_size = aux_size;
+        *ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_OFFSET) = self->aux_offset;
+        *ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_SIZE) = (uint64_t)aux_size;
+        void *a = mmap(NULL, aux_size, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+                       (off_t)self->aux_offset);
+        if (a == MAP_FAILED) {
+            err = errno;
+            perfsys_set_oserror(err, "mmap(AUX area)");
+            goto error;
+        }
+        self->aux_base = a;
+    }
+    return (PyObject *)self;
+
+error:
+    ring_release_resources(self);
+    Py_DECREF(self);
+    return NULL;
+}
+
+static PyObject *
+ring_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"fd", "data_pages", "aux_pages", "overwrite", NULL};
+    PyObject *fdobj;
+    Py_ssize_t data_pages;
+    Py_ssize_t aux_pages = 0;
+    int overwrite = 0;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "On|$np:RingBuffer", kwlist,
+                                     &fdobj, &data_pages, &aux_pages, &overwrite)) {
+        return NULL;
+    }
+    int fd = PyObject_AsFileDescriptor(fdobj);
+    if (fd < 0) {
+        return NULL;
+    }
+    return ring_create(type, fd, data_pages, aux_pages, overwrite, 0);
+}
+
+PyDoc_STRVAR(ring_testing_doc,
+"_testing($type, /, data_pages, overwrite=False)\n--\n\n"
+"A RingBuffer over a sealed memfd laid out like a ring (header page, then\n"
+"data_pages pages), with the whole mapping exported writable, so tests can\n"
+"write records and data_head by hand. Not for profiling.");
+
+static PyObject *
+ring_testing(PyObject *cls, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"data_pages", "overwrite", NULL};
+    Py_ssize_t data_pages;
+    int overwrite = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "n|p:_testing", kwlist,
+                                     &data_pages, &overwrite)) {
+        return NULL;
+    }
+    return ring_create((PyTypeObject *)cls, -1, data_pages, 0, overwrite, 1);
+}
+
+static void
+ring_dealloc(PyObject *op)
+{
+    RingObject *self = (RingObject *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    ring_release_resources(self);
+    freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
+    tp_free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+ring_repr(PyObject *op)
+{
+    RingObject *self = (RingObject *)op;
+    PyObject *r;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (self->base == NULL) {
+        r = PyUnicode_FromString("<perfsys.RingBuffer closed>");
+    }
+    else {
+        r = PyUnicode_FromFormat("<perfsys.RingBuffer fd=%d data_pages=%zu aux_pages=%zu%s>",
+                                 self->fd, self->data_pages,
+                                 self->aux_map_size / self->page_size,
+                                 self->overwrite ? " overwrite" : "");
+    }
+    PERFSYS_END_CRITICAL();
+    return r;
+}
+
+/* -- buffer protocol ------------------------------------------------------ */
+
+static int
+ring_getbuffer(PyObject *op, Py_buffer *view, int flags)
+{
+    RingObject *self = (RingObject *)op;
+    int r = -1;
+    PERFSYS_BEGIN_CRITICAL(op);
+    /* A perf ring exports its header page only: the kernel maps the data
+       pages so that a store into them raises SIGBUS, and read() is the way
+       to the records. */
+    Py_ssize_t len = (Py_ssize_t)(self->testing ? self->map_size : self->page_size);
+    int readonly = self->overwrite && !self->testing;
+    if (ring_check_open(self) == 0 &&
+        PyBuffer_FillInfo(view, op, self->base, len, readonly, flags) == 0) {
+        self->exports++;
+        r = 0;
+    }
+    PERFSYS_END_CRITICAL();
+    return r;
+}
+
+static void
+ring_releasebuffer(PyObject *op, Py_buffer *view)
+{
+    (void)view;
+    RingObject *self = (RingObject *)op;
+    PERFSYS_BEGIN_CRITICAL(op);
+    self->exports--;
+    PERFSYS_END_CRITICAL();
+}
+
+/* -- methods -------------------------------------------------------------- */
+
+PyDoc_STRVAR(ring_close_doc,
+"close($self, /)\n--\n\n"
+"Unmap the ring buffer (and its AUX area) and close the RingBuffer's own file\n"
+"descriptor. Closing a closed RingBuffer does nothing. Raises BufferError while\n"
+"memoryviews or ctypes objects made from the buffer are alive.");
+
+static PyObject *
+ring_close(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    RingObject *self = (RingObject *)op;
+    PyObject *r = Py_None;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (self->exports > 0) {
+        PyErr_SetString(PyExc_BufferError,
+                        "cannot close a RingBuffer while exported buffers (memoryviews, "
+                        "ctypes from_buffer objects) are alive");
+        r = NULL;
+    }
+    else {
+        ring_release_resources(self);
+    }
+    PERFSYS_END_CRITICAL();
+    return Py_XNewRef(r);
+}
+
+PyDoc_STRVAR(ring_fileno_doc,
+"fileno($self, /)\n--\n\n"
+"The RingBuffer's own duplicate of the event's file descriptor, for poll, select,\n"
+"epoll and the ioctls. It is closed by close().");
+
+static PyObject *
+ring_fileno(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    RingObject *self = (RingObject *)op;
+    PyObject *r = NULL;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (ring_check_open(self) == 0) {
+        r = PyLong_FromLong(self->fd);
+    }
+    PERFSYS_END_CRITICAL();
+    return r;
+}
+
+static PyObject *
+ring_enter(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    RingObject *self = (RingObject *)op;
+    int ok;
+    PERFSYS_BEGIN_CRITICAL(op);
+    ok = ring_check_open(self) == 0;
+    PERFSYS_END_CRITICAL();
+    return ok ? Py_NewRef(op) : NULL;
+}
+
+static PyObject *
+ring_exit(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    PyObject *r = ring_close(op, NULL);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    Py_RETURN_FALSE;
+}
+
+/* The bad-record error. Says where, and how to get past it. */
+static void
+ring_set_corrupt(uint64_t pos, uint64_t head, const char *what, unsigned long value)
+{
+    PyErr_Format(PyExc_ValueError,
+                 "corrupt ring buffer at position %llu (data_head %llu): %s %lu; "
+                 "discard() drops the unread data",
+                 (unsigned long long)pos, (unsigned long long)head, what, value);
+}
+
+/* Count what the kernel says it dropped. `rec` is a whole record of `size`
+   bytes (>= 8, checked). */
+static void
+ring_account(RingObject *self, const unsigned char *rec, size_t size)
+{
+    uint32_t type;
+    uint64_t v;
+    memcpy(&type, rec, 4);
+    if (type == PERF_RECORD_LOST && size >= 24) {
+        memcpy(&v, rec + 16, 8);      /* after the header and id */
+        self->lost += v;
+        self->lost_records++;
+    }
+    else if (type == PERF_RECORD_LOST_SAMPLES && size >= 16) {
+        memcpy(&v, rec + 8, 8);
+        self->lost_samples += v;
+    }
+    self->records++;
+}
+
+/* Turn the record in self->scratch into a Python object and append it. */
+static int
+ring_emit(RingObject *self, perfsys_state *st, PyObject *decoder, PyObject *list, size_t size)
+{
+    PyObject *obj = decoder == Py_None ? decode_raw_record(st, self->scratch, size)
+                                       : decode_record(decoder, self->scratch, size);
+    if (obj == NULL) {
+        return -1;
+    }
+    int r = PyList_Append(list, obj);
+    Py_DECREF(obj);
+    if (r < 0) {
+        return -1;
+    }
+    ring_account(self, self->scratch, size);
+    return 0;
+}
+
+/* Normal mode: records from data_tail up to data_head, oldest first. */
+static int
+ring_read_forward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObject *list,
+                  Py_ssize_t max_records)
+{
+    uint64_t head = ring_load_head(self);
+    uint64_t tail = ring_load_tail(self);
+    uint64_t pos = tail;
+    Py_ssize_t n = 0;
+    int failed = 0;
+
+    if (head - tail > self->data_size) {
+        ring_set_corrupt(tail, head, "data_head - data_tail exceeds the data area:",
+                         (unsigned long)(head - tail));
+        return -1;
+    }
+    while (pos != head && (max_records < 0 || n < max_records)) {
+        uint64_t left = head - pos;
+        uint16_t size16;
+        if (left < PERF_EVENT_HEADER_SIZE) {
+            ring_set_corrupt(pos, head, "partial record header, bytes left", (unsigned long)left);
+            failed = 1;
+            break;
+        }
+        ring_copy_out(self, pos, self->scratch, PERF_EVENT_HEADER_SIZE);
+        memcpy(&size16, self->scratch + PERF_EVENT_HEADER_OFFSET_SIZE, 2);
+        size_t size = size16;
+        if (size < PERF_EVENT_HEADER_SIZE || size % 8 != 0) {
+            ring_set_corrupt(pos, head, "record size", (unsigned long)size);
+            failed = 1;
+            break;
+        }
+        if (size > self->data_size || size > left) {
+            ring_set_corrupt(pos, head, "record runs past data_head: size", (unsigned long)size);
+            failed = 1;
+            break;
+        }
+        ring_copy_out(self, pos, self->scratch, size);
+        if (ring_emit(self, st, decoder, list, size) < 0) {
+            failed = 1;
+            break;
+        }
+        pos += size;
+        n++;
+    }
+    if (pos != tail) {
+        ring_store_tail(self, pos);
+    }
+    if (failed) {
+        if (n == 0) {
+            return -1;
+        }
+        /* Hand out what came before the bad record; the next call starts at it
+           and raises again. */
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+/* Overwrite mode: write_backward records from data_head up to the head seen
+   by the previous read (at most one data area's worth), newest first. */
+static int
+ring_read_backward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObject *list,
+                   Py_ssize_t max_records)
+{
+    uint64_t head = ring_load_head(self);
+    if ((int64_t)head > 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "data_head moved forward: overwrite mode reads events opened "
+                        "with write_backward=1 only");
+        return -1;
+    }
+    uint64_t span = self->ov_prev - head;
+    if (span > self->data_size) {
+        span = self->data_size;
+    }
+    uint64_t done = 0;
+    Py_ssize_t n = 0;
+    int failed = 0;
+    while (done < span && (max_records < 0 || n < max_records)) {
+        uint64_t left = span - done;
+        uint64_t pos = head + done;
+        uint16_t size16;
+        if (left < PERF_EVENT_HEADER_SIZE) {
+            break;      /* the oldest record was overwritten */
+        }
+        ring_copy_out(self, pos, self->scratch, PERF_EVENT_HEADER_SIZE);
+        memcpy(&size16, self->scratch + PERF_EVENT_HEADER_OFFSET_SIZE, 2);
+        size_t size = size16;
+        if (size == 0) {
+            break;      /* never written */
+        }
+        if (size < PERF_EVENT_HEADER_SIZE || size % 8 != 0 || size > self->data_size) {
+            ring_set_corrupt(pos, head, "record size", (unsigned long)size);
+            failed = 1;
+            break;
+        }
+        if (size > left) {
+            break;      /* its end was overwritten by newer records */
+        }
+        ring_copy_out(self, pos, self->scratch, size);
+        if (ring_emit(self, st, decoder, list, size) < 0) {
+            failed = 1;
+            break;
+        }
+        done += size;
+        n++;
+    }
+    if (failed && n == 0) {
+        return -1;
+    }
+    if (failed) {
+        PyErr_Clear();
+    }
+    self->ov_prev = head;
+    return 0;
+}
+
+PyDoc_STRVAR(ring_read_doc,
+"read($self, /, max_records=-1, decoder=None)\n--\n\n"
+"Take records out of the ring and return them as a list.\n\n"
+"With no decoder each record is a RawRecord(type, misc, data); with a Decoder it\n"
+"is what the decoder makes of it. max_records (-1: no limit) bounds the list.\n\n"
+"Normal mode returns the records from data_tail up to data_head, oldest first,\n"
+"and moves data_tail (release ordering) past exactly the records returned.\n"
+"Overwrite mode returns the records written since the previous read, newest\n"
+"first, at most one data area's worth; pause output first.\n\n"
+"A record whose size is 0, not a multiple of 8, or runs past data_head raises\n"
+"ValueError when it is the first record of a call; records before it are\n"
+"returned by the call that reaches it. data_tail never moves past it: discard()\n"
+"drops the unread data. Errors from the decoder are reported the same way.");
+
+static PyObject *
+ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    RingObject *self = (RingObject *)op;
+    static const char *const names[] = {"max_records", "decoder"};
+    PyObject *vals[2] = {NULL, NULL};
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "read() takes at most 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        vals[i] = args[i];
+    }
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GetItem(kwnames, i);
+        int found = 0;
+        for (int j = 0; j < 2; j++) {
+            if (PyUnicode_CompareWithASCIIString(key, names[j]) == 0) {
+                if (vals[j] != NULL) {
+                    PyErr_Format(PyExc_TypeError, "read() got multiple values for '%s'",
+                                 names[j]);
+                    return NULL;
+                }
+                vals[j] = args[nargs + i];
+                found = 1;
+            }
+        }
+        if (!found) {
+            PyErr_Format(PyExc_TypeError, "read() got an unexpected keyword argument '%U'",
+                         key);
+            return NULL;
+        }
+    }
+    Py_ssize_t max_records = -1;
+    if (vals[0] != NULL && vals[0] != Py_None) {
+        max_records = PyLong_AsSsize_t(vals[0]);
+        if (max_records == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (max_records < -1) {
+            PyErr_SetString(PyExc_ValueError, "max_records must be >= 0, or -1 for no limit");
+            return NULL;
+        }
+    }
+    PyObject *decoder = vals[1] == NULL ? Py_None : vals[1];
+    PyObject *module = PyType_GetModule(Py_TYPE(op));
+    if (module == NULL) {
+        return NULL;
+    }
+    perfsys_state *st = get_state(module);
+    if (decoder != Py_None && !decode_is_decoder(st, decoder)) {
+        PyErr_Format(PyExc_TypeError, "decoder must be a perfsys.Decoder or None, not %R",
+                     (PyObject *)Py_TYPE(decoder));
+        return NULL;
+    }
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return NULL;
+    }
+    int r = -1;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (ring_check_open(self) == 0) {
+        r = self->overwrite ? ring_read_backward(self, st, decoder, list, max_records)
+                            : ring_read_forward(self, st, decoder, list, max_records);
+    }
+    PERFSYS_END_CRITICAL();
+    if (r < 0) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    return list;
+}
+
+PyDoc_STRVAR(ring_discard_doc,
+"discard($self, /)\n--\n\n"
+"Drop every unread record: data_tail := data_head (normal mode), or forget the\n"
+"records written so far (overwrite mode). Returns the number of bytes dropped.");
+
+static PyObject *
+ring_discard(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    RingObject *self = (RingObject *)op;
+    PyObject *r = NULL;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (ring_check_open(self) == 0) {
+        uint64_t head = ring_load_head(self);
+        uint64_t dropped;
+        if (self->overwrite) {
+            dropped = self->ov_prev - head;
+            self->ov_prev = head;
+        }
+        else {
+            dropped = head - ring_load_tail(self);
+            ring_store_tail(self, head);
+        }
+        r = PyLong_FromUnsignedLongLong(dropped);
+    }
+    PERFSYS_END_CRITICAL();
+    return r;
+}
+
+static int64_t
+monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+PyDoc_STRVAR(ring_wait_doc,
+"wait($self, /, timeout=None)\n--\n\n"
+"Block until the kernel signals the ring (poll(2) on its fd for POLLIN) or\n"
+"`timeout` seconds pass (None: no limit), with the GIL released.\n\n"
+"Returns the poll revents mask: 0 on timeout, select.POLLIN when there is data,\n"
+"select.POLLHUP when the event has hung up (every task it followed has exited;\n"
+"drain what is left and stop waiting: later waits return at once). In normal\n"
+"mode it returns POLLIN at once when unread records are already in the ring.\n"
+"When poll is interrupted by a signal the handlers run (their exception\n"
+"propagates) and the wait resumes with the time that remains.");
+
+static PyObject *
+ring_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    RingObject *self = (RingObject *)op;
+    PyObject *timeout_obj = Py_None;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    if (nargs + nkw > 1) {
+        PyErr_SetString(PyExc_TypeError, "wait() takes at most 1 argument");
+        return NULL;
+    }
+    if (nargs == 1) {
+        timeout_obj = args[0];
+    }
+    else if (nkw == 1) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GetItem(kwnames, 0), "timeout") != 0) {
+            PyErr_SetString(PyExc_TypeError, "wait() got an unexpected keyword argument");
+            return NULL;
+        }
+        timeout_obj = args[0];
+    }
+    int64_t deadline = -1;
+    if (timeout_obj != Py_None) {
+        double t = PyFloat_AsDouble(timeout_obj);
+        if (t == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!(t >= 0.0)) {
+            PyErr_SetString(PyExc_ValueError, "timeout must be a non-negative number or None");
+            return NULL;
+        }
+        if (t > 1e9) {
+            t = 1e9;    /* about 31 years */
+        }
+        deadline = monotonic_ns() + (int64_t)(t * 1e9);
+    }
+    int fd = -1;
+    int ready = 0;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (ring_check_open(self) == 0) {
+        fd = self->fd;
+        ready = !self->overwrite && ring_load_head(self) != ring_load_tail(self);
+    }
+    PERFSYS_END_CRITICAL();
+    if (fd < 0) {
+        return NULL;
+    }
+    if (ready) {
+        return PyLong_FromLong(POLLIN);
+    }
+    for (;;) {
+        int ms = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - monotonic_ns();
+            if (left < 0) {
+                left = 0;
+            }
+            int64_t lms = (left + 999999) / 1000000;
+            ms = lms > INT32_MAX ? INT32_MAX : (int)lms;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+        int r, err = 0;
+        Py_BEGIN_ALLOW_THREADS
+        r = poll(&pfd, 1, ms);
+        if (r < 0) {
+            err = errno;
+        }
+        Py_END_ALLOW_THREADS
+        if (r < 0) {
+            if (err != EINTR) {
+                return perfsys_set_oserror(err, "poll");
+            }
+            if (PyErr_CheckSignals() < 0) {
+                return NULL;
+            }
+            continue;
+        }
+        if (r == 0 && deadline >= 0 && monotonic_ns() < deadline) {
+            continue;   /* the INT32_MAX ms clamp, or rounding */
+        }
+        return PyLong_FromLong(pfd.revents);
+    }
+}
+
+PyDoc_STRVAR(ring_read_aux_doc,
+"read_aux($self, /)\n--\n\n"
+"Copy the AUX area's unread bytes, aux_tail up to aux_head, into a bytes object\n"
+"(wrapping at its end) and move aux_tail past them (release ordering).");
+
+static PyObject *
+ring_read_aux(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    RingObject *self = (RingObject *)op;
+    PyObject *r = NULL;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (ring_check_open(self) < 0) {
+        goto done;
+    }
+    if (self->aux_base == NULL) {
+        PyErr_SetString(PyExc_ValueError, "this RingBuffer has no AUX area (aux_pages=0)");
+        goto done;
+    }
+    uint64_t head = __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_HEAD),
+                                    __ATOMIC_ACQUIRE);
+    uint64_t tail = __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_TAIL),
+                                    __ATOMIC_RELAXED);
+    uint64_t n = head - tail;
+    uint64_t size = self->aux_map_size;
+    if (n > size) {
+        ring_set_corrupt(tail, head, "aux_head - aux_tail exceeds the AUX area:",
+                         (unsigned long)n);
+        goto done;
+    }
+    r = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (r == NULL) {
+        goto done;
+    }
+    char *dst = PyBytes_AsString(r);
+    size_t off = (size_t)(tail & (size - 1));
+    size_t first = (size_t)size - off;
+    if (first >= n) {
+        memcpy(dst, self->aux_base + off, (size_t)n);
+    }
+    else {
+        memcpy(dst, self->aux_base + off, first);
+        memcpy(dst + first, self->aux_base, (size_t)n - first);
+    }
+    __atomic_store_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_TAIL), head, __ATOMIC_RELEASE);
+done:
+    PERFSYS_END_CRITICAL();
+    return r;
+}
+
+/* -- properties ----------------------------------------------------------- */
+
+/* Read a u64 field of the header page (or of the object) under the lock. */
+static PyObject *
+ring_get_u64(RingObject *self, int which)
+{
+    PyObject *r = NULL;
+    PERFSYS_BEGIN_CRITICAL((PyObject *)self);
+    if (ring_check_open(self) == 0) {
+        uint64_t v = 0;
+        switch (which) {
+        case 0: v = ring_load_head(self); break;
+        case 1: v = ring_load_tail(self); break;
+        case 2:
+            v = __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_HEAD), __ATOMIC_ACQUIRE);
+            break;
+        case 3:
+            v = __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_TAIL), __ATOMIC_RELAXED);
+            break;
+        case 4:
+            v = self->overwrite ? self->ov_prev - ring_load_head(self)
+                                : ring_load_head(self) - ring_load_tail(self);
+            if (v > self->data_size && self->overwrite) {
+                v = self->data_size;
+            }
+            break;
+        }
+        r = PyLong_FromUnsignedLongLong(v);
+    }
+    PERFSYS_END_CRITICAL();
+    return r;
+}
+
+static PyObject *
+ring_get_data_head(PyObject *op, void *c) { (void)c; return ring_get_u64((RingObject *)op, 0); }
+static PyObject *
+ring_get_data_tail(PyObject *op, void *c) { (void)c; return ring_get_u64((RingObject *)op, 1); }
+static PyObject *
+ring_get_aux_head(PyObject *op, void *c) { (void)c; return ring_get_u64((RingObject *)op, 2); }
+static PyObject *
+ring_get_aux_tail(PyObject *op, void *c) { (void)c; return ring_get_u64((RingObject *)op, 3); }
+static PyObject *
+ring_get_available(PyObject *op, void *c) { (void)c; return ring_get_u64((RingObject *)op, 4); }
+
+static int
+ring_set_tail_common(PyObject *op, PyObject *value, int aux)
+{
+    RingObject *self = (RingObject *)op;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete the tail");
+        return -1;
+    }
+    unsigned long long v = PyLong_AsUnsignedLongLong(value);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    int r = -1;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (ring_check_open(self) < 0) {
+        goto done;
+    }
+    if (self->overwrite) {
+        PyErr_SetString(PyExc_ValueError,
+                        "an overwrite-mode RingBuffer is mapped read-only: it has no tail to move");
+        goto done;
+    }
+    size_t off_head = aux ? PERF_MMAP_PAGE_OFFSET_AUX_HEAD : PERF_MMAP_PAGE_OFFSET_DATA_HEAD;
+    size_t off_tail = aux ? PERF_MMAP_PAGE_OFFSET_AUX_TAIL : PERF_MMAP_PAGE_OFFSET_DATA_TAIL;
+    uint64_t size = aux ? (uint64_t)self->aux_map_size : self->data_size;
+    if (aux && self->aux_base == NULL) {
+        PyErr_SetString(PyExc_ValueError, "this RingBuffer has no AUX area (aux_pages=0)");
+        goto done;
+    }
+    uint64_t head = __atomic_load_n(ring_u64(self, off_head), __ATOMIC_ACQUIRE);
+    if (head - (uint64_t)v > size) {
+        PyErr_Format(PyExc_ValueError,
+                     "%s %llu is outside [head - %llu, head] (head %llu)",
+                     aux ? "aux_tail" : "data_tail", v, (unsigned long long)size,
+                     (unsigned long long)head);
+        goto done;
+    }
+    __atomic_store_n(ring_u64(self, off_tail), (uint64_t)v, __ATOMIC_RELEASE);
+    r = 0;
+done:
+    PERFSYS_END_CRITICAL();
+    return r;
+}
+
+static int
+ring_set_data_tail(PyObject *op, PyObject *value, void *c) { (void)c; return ring_set_tail_common(op, value, 0); }
+static int
+ring_set_aux_tail(PyObject *op, PyObject *value, void *c) { (void)c; return ring_set_tail_common(op, value, 1); }
+
+/* Fixed facts and counters: readable after close too. */
+static PyObject *
+ring_get_counter(PyObject *op, void *c)
+{
+    RingObject *self = (RingObject *)op;
+    uint64_t v = 0;
+    PERFSYS_BEGIN_CRITICAL(op);
+    switch ((int)(intptr_t)c) {
+    case 0: v = self->lost; break;
+    case 1: v = self->lost_records; break;
+    case 2: v = self->lost_samples; break;
+    case 3: v = self->records; break;
+    case 4: v = self->data_size; break;
+    case 5: v = self->page_size; break;
+    case 6: v = self->aux_map_size; break;
+    case 7: v = self->aux_offset; break;
+    case 8: v = self->map_size; break;
+    }
+    PERFSYS_END_CRITICAL();
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+static PyObject *
+ring_get_closed(PyObject *op, void *c)
+{
+    (void)c;
+    RingObject *self = (RingObject *)op;
+    int closed;
+    PERFSYS_BEGIN_CRITICAL(op);
+    closed = self->base == NULL;
+    PERFSYS_END_CRITICAL();
+    return PyBool_FromLong(closed);
+}
+
+static PyObject *
+ring_get_overwrite(PyObject *op, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(((RingObject *)op)->overwrite);
+}
+
+#define RING_COUNTER(name, idx, doc) \
+    {name, ring_get_counter, NULL, PyDoc_STR(doc), (void *)(intptr_t)(idx)}
+
+static PyGetSetDef ring_getset[] = {
+    {"data_head", ring_get_data_head, NULL,
+     PyDoc_STR("The kernel's write position (free-running byte count), loaded with acquire "
+               "ordering."), NULL},
+    {"data_tail", ring_get_data_tail, ring_set_data_tail,
+     PyDoc_STR("The reader's position; assigning stores it with release ordering and frees "
+               "the space before it for the kernel. Must lie in [data_head - data_size, "
+               "data_head]."), NULL},
+    {"aux_head", ring_get_aux_head, NULL,
+     PyDoc_STR("The AUX area's write position, loaded with acquire ordering."), NULL},
+    {"aux_tail", ring_get_aux_tail, ring_set_aux_tail,
+     PyDoc_STR("The AUX area's read position; assigning stores it with release ordering."),
+     NULL},
+    {"available", ring_get_available, NULL,
+     PyDoc_STR("Bytes of records written and not yet read."), NULL},
+    {"closed", ring_get_closed, NULL, PyDoc_STR("True once close() has run."), NULL},
+    {"overwrite", ring_get_overwrite, NULL,
+     PyDoc_STR("True when mapped read-only, letting the kernel overwrite old records."), NULL},
+    RING_COUNTER("lost", 0, "Sum of the `lost` fields of the PERF_RECORD_LOST records read."),
+    RING_COUNTER("lost_records", 1, "Number of PERF_RECORD_LOST records read."),
+    RING_COUNTER("lost_samples", 2,
+                 "Sum of the `lost` fields of the PERF_RECORD_LOST_SAMPLES records read."),
+    RING_COUNTER("records_read", 3, "Number of records read() has returned."),
+    RING_COUNTER("data_size", 4, "Size of the data area in bytes (data_pages * page_size)."),
+    RING_COUNTER("page_size", 5, "The system page size."),
+    RING_COUNTER("aux_size", 6, "Size of the AUX area in bytes (0 without one)."),
+    RING_COUNTER("aux_offset", 7, "File offset of the AUX area (0 without one)."),
+    RING_COUNTER("size", 8, "Size of the main mapping: (1 + data_pages) * page_size."),
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef ring_methods[] = {
+    {"close", ring_close, METH_NOARGS, ring_close_doc},
+    {"fileno", ring_fileno, METH_NOARGS, ring_fileno_doc},
+    {"read", (PyCFunction)(void (*)(void))ring_read, METH_FASTCALL | METH_KEYWORDS,
+     ring_read_doc},
+    {"discard", ring_discard, METH_NOARGS, ring_discard_doc},
+    {"wait", (PyCFunction)(void (*)(void))ring_wait, METH_FASTCALL | METH_KEYWORDS,
+     ring_wait_doc},
+    {"read_aux", ring_read_aux, METH_NOARGS, ring_read_aux_doc},
+    {"_testing", (PyCFunction)(void (*)(void))ring_testing,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS, ring_testing_doc},
+    {"__enter__", ring_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))ring_exit, METH_FASTCALL, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(ring_doc,
+"RingBuffer(fd, data_pages, *, aux_pages=0, overwrite=False)\n--\n\n"
+"The mmap'ed ring buffer of a perf event: 1 + data_pages pages (data_pages a\n"
+"power of two) of the event file descriptor `fd` (an int or an object with\n"
+"fileno()), plus an AUX area of aux_pages pages when aux_pages is not 0.\n\n"
+"The RingBuffer works on its own duplicate of fd (see fileno()); the caller\n"
+"keeps and closes the original. The whole mapping is exported through the\n"
+"buffer protocol, so perf_event_mmap_page.from_buffer(ring) is a live view of the\n"
+"header page (read-only in overwrite mode: use from_buffer_copy there).\n"
+"overwrite=True maps the pages read-only, which lets the kernel overwrite old\n"
+"records: use it with write_backward events and pause output before read().");
+
+static PyType_Slot ring_slots[] = {
+    {Py_tp_doc, (void *)ring_doc},
+    {Py_tp_new, ring_new},
+    {Py_tp_dealloc, ring_dealloc},
+    {Py_tp_repr, ring_repr},
+    {Py_tp_methods, ring_methods},
+    {Py_tp_getset, ring_getset},
+    {Py_bf_getbuffer, ring_getbuffer},
+    {Py_bf_releasebuffer, ring_releasebuffer},
+    {0, NULL},
+};
+
+static PyType_Spec ring_spec = {
+    .name = "perfsys.RingBuffer",
+    .basicsize = sizeof(RingObject),
+    .itemsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = ring_slots,
+};
+
 static int
 ring_exec(PyObject *m, perfsys_state *st)
 {
-    (void)m;
-    (void)st;
+    st->ring.ring_type = (PyTypeObject *)PyType_FromModuleAndSpec(m, &ring_spec, NULL);
+    if (st->ring.ring_type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObjectRef(m, "RingBuffer", (PyObject *)st->ring.ring_type) < 0) {
+        return -1;
+    }
     return 0;
 }
 
 static int
 ring_traverse(ring_state *s, visitproc visit, void *arg)
 {
-    (void)s;
-    (void)visit;
-    (void)arg;
+    Py_VISIT(s->ring_type);
     return 0;
 }
 
 static void
 ring_clear(ring_state *s)
 {
-    (void)s;
+    Py_CLEAR(s->ring_type);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -2273,6 +5357,19 @@ add_abi_table(PyObject *m)
     } abi_table[] = {
         {"PERF_ATTR_SIZE_VER0", PERF_ATTR_SIZE_VER0},
         {"offsetof(perf_event_attr, size)", PERF_ATTR_OFFSET_SIZE},
+        /* section "ring" */
+        {"offsetof(perf_event_mmap_page, data_head)", PERF_MMAP_PAGE_OFFSET_DATA_HEAD},
+        {"offsetof(perf_event_mmap_page, data_tail)", PERF_MMAP_PAGE_OFFSET_DATA_TAIL},
+        {"offsetof(perf_event_mmap_page, data_offset)", PERF_MMAP_PAGE_OFFSET_DATA_OFFSET},
+        {"offsetof(perf_event_mmap_page, data_size)", PERF_MMAP_PAGE_OFFSET_DATA_SIZE},
+        {"offsetof(perf_event_mmap_page, aux_head)", PERF_MMAP_PAGE_OFFSET_AUX_HEAD},
+        {"offsetof(perf_event_mmap_page, aux_tail)", PERF_MMAP_PAGE_OFFSET_AUX_TAIL},
+        {"offsetof(perf_event_mmap_page, aux_offset)", PERF_MMAP_PAGE_OFFSET_AUX_OFFSET},
+        {"offsetof(perf_event_mmap_page, aux_size)", PERF_MMAP_PAGE_OFFSET_AUX_SIZE},
+        {"sizeof(perf_event_header)", PERF_EVENT_HEADER_SIZE},
+        {"offsetof(perf_event_header, size)", PERF_EVENT_HEADER_OFFSET_SIZE},
+        {"PERF_RECORD_LOST", PERF_RECORD_LOST},
+        {"PERF_RECORD_LOST_SAMPLES", PERF_RECORD_LOST_SAMPLES},
         /* section "core" */
         {"offsetof(perf_event_attr, type)", PERF_ATTR_OFFSET_TYPE},
         {"offsetof(perf_event_attr, config)", PERF_ATTR_OFFSET_CONFIG},
@@ -2301,6 +5398,65 @@ add_abi_table(PyObject *m)
         {"offsetof(perf_event_mmap_page, time_offset)", PERF_MMAP_OFFSET_TIME_OFFSET},
         {"offsetof(perf_event_mmap_page, time_cycles)", PERF_MMAP_OFFSET_TIME_CYCLES},
         {"offsetof(perf_event_mmap_page, time_mask)", PERF_MMAP_OFFSET_TIME_MASK},
+        /* section "decode" */
+        {"PERF_RECORD_MMAP", PERF_RECORD_MMAP},
+        {"PERF_RECORD_LOST", PERF_RECORD_LOST},
+        {"PERF_RECORD_COMM", PERF_RECORD_COMM},
+        {"PERF_RECORD_EXIT", PERF_RECORD_EXIT},
+        {"PERF_RECORD_THROTTLE", PERF_RECORD_THROTTLE},
+        {"PERF_RECORD_UNTHROTTLE", PERF_RECORD_UNTHROTTLE},
+        {"PERF_RECORD_FORK", PERF_RECORD_FORK},
+        {"PERF_RECORD_READ", PERF_RECORD_READ},
+        {"PERF_RECORD_SAMPLE", PERF_RECORD_SAMPLE},
+        {"PERF_RECORD_MMAP2", PERF_RECORD_MMAP2},
+        {"PERF_RECORD_AUX", PERF_RECORD_AUX},
+        {"PERF_RECORD_ITRACE_START", PERF_RECORD_ITRACE_START},
+        {"PERF_RECORD_LOST_SAMPLES", PERF_RECORD_LOST_SAMPLES},
+        {"PERF_RECORD_SWITCH", PERF_RECORD_SWITCH},
+        {"PERF_RECORD_SWITCH_CPU_WIDE", PERF_RECORD_SWITCH_CPU_WIDE},
+        {"PERF_RECORD_NAMESPACES", PERF_RECORD_NAMESPACES},
+        {"PERF_RECORD_KSYMBOL", PERF_RECORD_KSYMBOL},
+        {"PERF_RECORD_BPF_EVENT", PERF_RECORD_BPF_EVENT},
+        {"PERF_RECORD_CGROUP", PERF_RECORD_CGROUP},
+        {"PERF_RECORD_TEXT_POKE", PERF_RECORD_TEXT_POKE},
+        {"PERF_RECORD_AUX_OUTPUT_HW_ID", PERF_RECORD_AUX_OUTPUT_HW_ID},
+        {"PERF_RECORD_CALLCHAIN_DEFERRED", PERF_RECORD_CALLCHAIN_DEFERRED},
+        {"PERF_RECORD_MISC_MMAP_BUILD_ID", PERF_RECORD_MISC_MMAP_BUILD_ID},
+        {"PERF_SAMPLE_IP", PERF_SAMPLE_IP},
+        {"PERF_SAMPLE_TID", PERF_SAMPLE_TID},
+        {"PERF_SAMPLE_TIME", PERF_SAMPLE_TIME},
+        {"PERF_SAMPLE_ADDR", PERF_SAMPLE_ADDR},
+        {"PERF_SAMPLE_READ", PERF_SAMPLE_READ},
+        {"PERF_SAMPLE_CALLCHAIN", PERF_SAMPLE_CALLCHAIN},
+        {"PERF_SAMPLE_ID", PERF_SAMPLE_ID},
+        {"PERF_SAMPLE_CPU", PERF_SAMPLE_CPU},
+        {"PERF_SAMPLE_PERIOD", PERF_SAMPLE_PERIOD},
+        {"PERF_SAMPLE_STREAM_ID", PERF_SAMPLE_STREAM_ID},
+        {"PERF_SAMPLE_BRANCH_STACK", PERF_SAMPLE_BRANCH_STACK},
+        {"PERF_SAMPLE_REGS_USER", PERF_SAMPLE_REGS_USER},
+        {"PERF_SAMPLE_STACK_USER", PERF_SAMPLE_STACK_USER},
+        {"PERF_SAMPLE_WEIGHT", PERF_SAMPLE_WEIGHT},
+        {"PERF_SAMPLE_DATA_SRC", PERF_SAMPLE_DATA_SRC},
+        {"PERF_SAMPLE_IDENTIFIER", PERF_SAMPLE_IDENTIFIER},
+        {"PERF_SAMPLE_TRANSACTION", PERF_SAMPLE_TRANSACTION},
+        {"PERF_SAMPLE_REGS_INTR", PERF_SAMPLE_REGS_INTR},
+        {"PERF_SAMPLE_PHYS_ADDR", PERF_SAMPLE_PHYS_ADDR},
+        {"PERF_SAMPLE_AUX", PERF_SAMPLE_AUX},
+        {"PERF_SAMPLE_CGROUP", PERF_SAMPLE_CGROUP},
+        {"PERF_SAMPLE_DATA_PAGE_SIZE", PERF_SAMPLE_DATA_PAGE_SIZE},
+        {"PERF_SAMPLE_CODE_PAGE_SIZE", PERF_SAMPLE_CODE_PAGE_SIZE},
+        {"PERF_SAMPLE_WEIGHT_STRUCT", PERF_SAMPLE_WEIGHT_STRUCT},
+        {"PERF_SAMPLE_MAX", PERF_SAMPLE_MAX},
+        {"PERF_FORMAT_MAX", PERF_FORMAT_MAX},
+        {"PERF_SAMPLE_BRANCH_HW_INDEX", PERF_SAMPLE_BRANCH_HW_INDEX},
+        {"PERF_SAMPLE_BRANCH_COUNTERS", PERF_SAMPLE_BRANCH_COUNTERS},
+        {"PERF_SAMPLE_REGS_ABI_NONE", PERF_SAMPLE_REGS_ABI_NONE},
+        {"PERF_ATTR_SIZE_VER2", PERF_ATTR_SIZE_VER2},
+        {"PERF_ATTR_SIZE_VER3", PERF_ATTR_SIZE_VER3},
+        {"PERF_ATTR_SIZE_VER4", PERF_ATTR_SIZE_VER4},
+        {"offsetof(perf_event_attr, branch_sample_type)", PERF_ATTR_OFFSET_BRANCH_SAMPLE_TYPE},
+        {"offsetof(perf_event_attr, sample_regs_user)", PERF_ATTR_OFFSET_SAMPLE_REGS_USER},
+        {"offsetof(perf_event_attr, sample_regs_intr)", PERF_ATTR_OFFSET_SAMPLE_REGS_INTR},
     };
     PyObject *d = PyDict_New();
     if (d == NULL) {

@@ -39,8 +39,38 @@ from perfsys._perfsys import (
 )
 
 # -- decode: record decoding (issue 4) --
+# isort: split
+from perfsys._perfsys import (
+    AuxOutputHwIdRecord,
+    AuxRecord,
+    BpfEventRecord,
+    BranchEntry,
+    CallchainDeferredRecord,
+    CgroupRecord,
+    CommRecord,
+    Decoder,
+    ExitRecord,
+    ForkRecord,
+    ItraceStartRecord,
+    KsymbolRecord,
+    LostRecord,
+    LostSamplesRecord,
+    Mmap2Record,
+    MmapRecord,
+    NamespacesRecord,
+    ReadRecord,
+    RecordError,
+    SampleRecord,
+    SwitchCpuWideRecord,
+    SwitchRecord,
+    TextPokeRecord,
+    ThrottleRecord,
+    UnthrottleRecord,
+)
 
 # -- ring: RingBuffer (issue 4) --
+# isort: split
+from perfsys._perfsys import RingBuffer
 
 __version__ = "0.1.0"
 
@@ -50,6 +80,7 @@ __all__ = [
     "GroupMember",
     "GroupValues",
     "RawRecord",
+    "RingBuffer",
     "SelfCounter",
     "__version__",
     "_perfsys",
@@ -68,4 +99,33 @@ __all__ = [
     "read",
     "read_into",
     "read_value",
+]
+
+# decode
+__all__ += [
+    "AuxOutputHwIdRecord",
+    "AuxRecord",
+    "BpfEventRecord",
+    "BranchEntry",
+    "CallchainDeferredRecord",
+    "CgroupRecord",
+    "CommRecord",
+    "Decoder",
+    "ExitRecord",
+    "ForkRecord",
+    "ItraceStartRecord",
+    "KsymbolRecord",
+    "LostRecord",
+    "LostSamplesRecord",
+    "Mmap2Record",
+    "MmapRecord",
+    "NamespacesRecord",
+    "ReadRecord",
+    "RecordError",
+    "SampleRecord",
+    "SwitchCpuWideRecord",
+    "SwitchRecord",
+    "TextPokeRecord",
+    "ThrottleRecord",
+    "UnthrottleRecord",
 ]

@@ -1,0 +1,206 @@
+"""Drain-and-decode rate of SAMPLE records: perfsys's C Decoder against pure Python.
+
+Both sides drain the same ring (a RingBuffer over a memfd, filled once with records
+laid out as the kernel writes them) and decode every record; each round hands the
+whole data area out again by moving data_head one lap forward. The pure-Python side
+reads the ring through its buffer with struct.unpack_from, in two flavours:
+
+  python-named  a decoder that returns the same named records (every SampleRecord field,
+                absent ones None), as a pure-Python binding would
+  python-bare   the least Python can do: one struct.unpack_from tuple per record
+
+Run: python3 benchmarks/bench_decode.py [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import struct
+import time
+from collections import namedtuple
+from collections.abc import Callable
+from typing import Any
+
+import perfsys
+from perfsys import constants as C
+
+SIMPLE = C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_PERIOD
+CHAIN = SIMPLE | C.PERF_SAMPLE_CALLCHAIN
+CHAIN_DEPTH = 16
+
+SampleNT = namedtuple("SampleNT", perfsys.SampleRecord.__match_args__)  # type: ignore[misc]
+NFIELDS = len(SampleNT._fields)
+IDX = {name: i for i, name in enumerate(SampleNT._fields)}
+
+
+def make_records(sample_type: int, n: int) -> bytes:
+    out = []
+    for i in range(n):
+        body = struct.pack("=QiiQQ", 0x401000 + 16 * i, 1000, 1001, 10**12 + i, 100_000)
+        if sample_type & C.PERF_SAMPLE_CALLCHAIN:
+            frames = [0x7F0000000000 + 64 * (i + k) for k in range(CHAIN_DEPTH - 1)]
+            ips = [C.PERF_CONTEXT_USER, *frames]
+            body += struct.pack(f"={len(ips) + 1}Q", len(ips), *ips)
+        header = perfsys.perf_event_header(type=C.PERF_RECORD_SAMPLE, misc=2, size=8 + len(body))
+        out.append(bytes(header) + body)
+    return b"".join(out)
+
+
+# -- the pure-Python decoders -----------------------------------------------------------
+
+HEADER = struct.Struct("=IHH")
+PREFIX = struct.Struct("=QiiQQ")  # IP, TID, TIME, PERIOD
+NR = struct.Struct("=Q")
+_new = tuple.__new__
+
+
+def python_named(buf: Any, off: int, end: int, sample_type: int) -> list[Any]:
+    """A general decoder restricted to the bits benchmarked: named records, all fields."""
+    out = []
+    append = out.append
+    unpack_header = HEADER.unpack_from
+    unpack_prefix = PREFIX.unpack_from
+    chain = sample_type & C.PERF_SAMPLE_CALLCHAIN
+    none_tail = [None] * (NFIELDS - IDX["period"] - 1)
+    icc = IDX["callchain"] - IDX["period"] - 1
+    while off < end:
+        type_, misc, size = unpack_header(buf, off)
+        if size < 8 or off + size > end:
+            raise ValueError("bad record size")
+        if type_ != C.PERF_RECORD_SAMPLE:
+            off += size
+            continue
+        ip, pid, tid, t, period = unpack_prefix(buf, off + 8)
+        tail = none_tail.copy()
+        if chain:
+            p = off + 8 + PREFIX.size
+            (nr,) = NR.unpack_from(buf, p)
+            if p + 8 + 8 * nr > off + size:
+                raise ValueError("callchain past the record")
+            tail[icc] = struct.unpack_from(f"={nr}Q", buf, p + 8)
+        append(_new(SampleNT, (type_, misc, None, ip, pid, tid, t, None, None, None, None,
+                               period, *tail)))
+        off += size
+    return out
+
+
+def python_bare(buf: Any, off: int, end: int, sample_type: int) -> list[Any]:
+    out = []
+    append = out.append
+    unpack_header = HEADER.unpack_from
+    unpack_prefix = PREFIX.unpack_from
+    chain = sample_type & C.PERF_SAMPLE_CALLCHAIN
+    while off < end:
+        size = unpack_header(buf, off)[2]
+        rec = unpack_prefix(buf, off + 8)
+        if chain:
+            p = off + 8 + PREFIX.size
+            (nr,) = NR.unpack_from(buf, p)
+            rec = (*rec, struct.unpack_from(f"={nr}Q", buf, p + 8))
+        append(rec)
+        off += size
+    return out
+
+
+# -- the rings ------------------------------------------------------------------------
+
+
+class Lap:
+    """A testing RingBuffer filled with records; each lap() hands them all out again."""
+
+    def __init__(self, sample_type: int, data_pages: int) -> None:
+        self.ring = perfsys.RingBuffer._testing(data_pages)
+        self.page = self.ring.page_size
+        self.size = self.ring.data_size
+        one = len(make_records(sample_type, 1))
+        self.n = self.size // one
+        data = make_records(sample_type, self.n)
+        self.used = len(data)
+        view = memoryview(self.ring)
+        view[self.page : self.page + self.used] = data
+        view.release()
+        self.header = perfsys.perf_event_mmap_page.from_buffer(self.ring)
+        self.pos = 0
+
+    def lap(self) -> None:
+        # the records fill [0, used) of the data area; skip the unused rest of the lap
+        self.pos += self.size
+        self.header.data_tail = self.pos - self.size
+        self.header.data_head = self.pos - self.size + self.used
+
+
+def bench(fn: Callable[[], int], seconds: float) -> float:
+    """Records per second of fn (which returns the number it decoded), best of 5."""
+    best = 0.0
+    for _ in range(5):
+        n = 0
+        t0 = time.perf_counter()
+        deadline = t0 + seconds / 5
+        while True:
+            n += fn()
+            t = time.perf_counter()
+            if t >= deadline:
+                break
+        best = max(best, n / (t - t0))
+    return best
+
+
+def run(sample_type: int, data_pages: int, seconds: float) -> tuple[int, float, float, float]:
+    lap = Lap(sample_type, data_pages)
+    attr = perfsys.perf_event_attr()
+    attr.sample_type = sample_type
+    decoder = perfsys.Decoder(attr)
+
+    def c_drain() -> int:
+        lap.lap()
+        return len(lap.ring.read(decoder=decoder))
+
+    view = memoryview(lap.ring)
+
+    def py_drain(decode: Callable[[Any, int, int, int], list[Any]]) -> Callable[[], int]:
+        def drain() -> int:
+            lap.lap()
+            tail = lap.header.data_tail
+            head = lap.header.data_head
+            start = lap.page + tail % lap.size
+            recs = decode(view, start, start + (head - tail), sample_type)
+            lap.header.data_tail = head
+            return len(recs)
+        return drain
+
+    # the same records from both sides
+    lap.lap()
+    tail, head = lap.header.data_tail, lap.header.data_head
+    mine = python_named(view, lap.page, lap.page + head - tail, sample_type)
+    lap.header.data_tail = tail
+    theirs = lap.ring.read(decoder=decoder)
+    assert [tuple(r) for r in theirs] == [tuple(r) for r in mine]
+
+    c = bench(c_drain, seconds)
+    named = bench(py_drain(python_named), seconds)
+    bare = bench(py_drain(python_bare), seconds)
+    view.release()
+    del lap.header
+    lap.ring.close()
+    return lap.n, c, named, bare
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    args = ap.parse_args()
+    print(f"perfsys {perfsys.__version__}, gc enabled: {gc.isenabled()}")
+    print(f"{'sample_type':<28} {'ring':>7} {'records':>8} {'C Decoder':>12} "
+          f"{'python-named':>13} {'python-bare':>12} {'C/named':>8} {'C/bare':>7}")
+    for name, st in (("IP|TID|TIME|PERIOD", SIMPLE),
+                     (f"+CALLCHAIN ({CHAIN_DEPTH} frames)", CHAIN)):
+        for pages in (8, 64):
+            n, c, named, bare = run(st, pages, args.seconds)
+            print(f"{name:<28} {pages * 4:>5}KiB {n:>8} {c / 1e6:>10.2f}M/s "
+                  f"{named / 1e6:>11.2f}M/s {bare / 1e6:>10.2f}M/s {c / named:>7.1f}x "
+                  f"{c / bare:>6.1f}x")
+
+
+if __name__ == "__main__":
+    main()

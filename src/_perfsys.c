@@ -4203,6 +4203,10 @@ decode_clear(decode_state *s)
    whose records are read newest first after output is paused
    (PERF_EVENT_IOC_PAUSE_OUTPUT).
 
+   The buffer protocol exports the header page only: the kernel maps the data
+   pages so that a store into them raises SIGBUS, which no Python code should
+   be able to provoke through a memoryview.
+
    Every record is copied out of the mapping into a private buffer before it is
    decoded, so a record that wraps past the end of the data area (its 8-byte
    header included) comes out whole, and nothing the kernel writes meanwhile can
@@ -4228,6 +4232,7 @@ typedef struct {
     uint64_t aux_offset;
     int overwrite;
     int testing;                   /* a memfd laid out like a ring (RingBuffer._testing) */
+    int reading;                   /* a read() is copying out of the mapping */
     Py_ssize_t exports;            /* live buffer views */
     unsigned char *scratch;        /* RING_SCRATCH_SIZE bytes */
     uint64_t ov_prev;              /* overwrite mode: data_head at the previous read */
@@ -4617,6 +4622,10 @@ ring_close(PyObject *op, PyObject *Py_UNUSED(ignored))
                         "ctypes from_buffer objects) are alive");
         r = NULL;
     }
+    else if (self->reading) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot close a RingBuffer while read() runs on it");
+        r = NULL;
+    }
     else {
         ring_release_resources(self);
     }
@@ -4844,7 +4853,10 @@ PyDoc_STRVAR(ring_read_doc,
 "A record whose size is 0, not a multiple of 8, or runs past data_head raises\n"
 "ValueError when it is the first record of a call; records before it are\n"
 "returned by the call that reaches it. data_tail never moves past it: discard()\n"
-"drops the unread data. Errors from the decoder are reported the same way.");
+"drops the unread data. Errors from the decoder are reported the same way.\n\n"
+"A read() that starts while another runs on the same ring (in another thread\n"
+"that took over during a garbage collection, or in a finalizer) returns [];\n"
+"the running call hands those records out.");
 
 static PyObject *
 ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -4910,8 +4922,18 @@ ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     int r = -1;
     PERFSYS_BEGIN_CRITICAL(op);
     if (ring_check_open(self) == 0) {
-        r = self->overwrite ? ring_read_backward(self, st, decoder, list, max_records)
-                            : ring_read_forward(self, st, decoder, list, max_records);
+        if (self->reading) {
+            /* Another read() is under way: a thread that took over while the
+               garbage collector ran inside it, or a finalizer. That call hands
+               out these records. */
+            r = 0;
+        }
+        else {
+            self->reading = 1;
+            r = self->overwrite ? ring_read_backward(self, st, decoder, list, max_records)
+                                : ring_read_forward(self, st, decoder, list, max_records);
+            self->reading = 0;
+        }
     }
     PERFSYS_END_CRITICAL();
     if (r < 0) {
@@ -5290,9 +5312,10 @@ PyDoc_STRVAR(ring_doc,
 "power of two) of the event file descriptor `fd` (an int or an object with\n"
 "fileno()), plus an AUX area of aux_pages pages when aux_pages is not 0.\n\n"
 "The RingBuffer works on its own duplicate of fd (see fileno()); the caller\n"
-"keeps and closes the original. The whole mapping is exported through the\n"
-"buffer protocol, so perf_event_mmap_page.from_buffer(ring) is a live view of the\n"
-"header page (read-only in overwrite mode: use from_buffer_copy there).\n"
+"keeps and closes the original. The header page is exported through the buffer\n"
+"protocol, so perf_event_mmap_page.from_buffer(ring) is a live view of it\n"
+"(read-only in overwrite mode: use from_buffer_copy there); the data pages are\n"
+"reached through read(), since the kernel makes stores into them fatal.\n"
 "overwrite=True maps the pages read-only, which lets the kernel overwrite old\n"
 "records: use it with write_backward events and pause output before read().");
 

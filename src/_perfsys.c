@@ -1553,7 +1553,7 @@ core_read_value(PyObject *m, PyObject *arg)
 }
 
 #define CORE_READ_STACK 4096
-#define CORE_READ_MAX (64u << 20)
+#define CORE_READ_MAX (16u << 20) /* 4 KiB * 8^4: about 700,000 group members */
 
 PyDoc_STRVAR(core_read_doc,
 "read($module, fd, read_format=0, /)\n--\n\n"
@@ -1776,6 +1776,9 @@ core_self_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     perfsys_state *st = get_state(module);
+    if (PySys_Audit("perfsys.SelfCounter", "iK", fd, (unsigned long long)rf) < 0) {
+        return NULL;
+    }
     long ps = sysconf(_SC_PAGESIZE);
     size_t page_size = ps > 0 ? (size_t)ps : 4096;
     void *page = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, 0);

@@ -709,6 +709,10 @@ core_open_detail(int err, const unsigned char *attr, uint32_t size_before, int p
         core_append(out, cap, "group_fd %d is not an open perf event", group_fd);
         break;
     case EINVAL:
+        if (pid == -1 && cpu == -1) {
+            core_append(out, cap, "pid=-1 needs a cpu >= 0 (cpu=-1 with it would be everything)");
+            break;
+        }
         core_append(out, cap,
                      "the kernel refused attr (type %u, config 0x%llx) or an argument: check "
                      "reserved bits, sample_period/freq, read_format, flags, pid/cpu",
@@ -1038,7 +1042,9 @@ core_ioctl_set_filter(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
                                 err == EINVAL ? "the kernel could not parse the filter for "
                                                 "this event (field names are the "
                                                 "tracepoint's format fields)"
-                                              : NULL);
+                                : err == EEXIST ? "a tracepoint event takes one filter, once: "
+                                                  "open a new event for another"
+                                                : NULL);
     }
     Py_RETURN_NONE;
 }
@@ -1454,12 +1460,24 @@ core_decode_read_format(perfsys_state *st, uint64_t rf, const unsigned char *buf
 /* read(2) of a counter, EINTR retried after signal handlers ran. The GIL is
    kept: reading a counter does not block, and dropping and retaking the GIL
    would cost more than the read itself (see the README's "GIL"). */
+#ifndef PERFSYS_READ_RELEASES_GIL
+#  define PERFSYS_READ_RELEASES_GIL 0 /* benchmarks/bench_read.py builds it with 1 */
+#endif
+
 static ssize_t
 core_read_fd(int fd, void *buf, size_t cap, int *err)
 {
     ssize_t n;
     for (;;) {
+#if PERFSYS_READ_RELEASES_GIL
+        Py_BEGIN_ALLOW_THREADS
         n = read(fd, buf, cap);
+        *err = errno;
+        Py_END_ALLOW_THREADS
+        errno = *err;
+#else
+        n = read(fd, buf, cap);
+#endif
         if (n >= 0) {
             return n;
         }
@@ -4149,6 +4167,10 @@ decode_clear(decode_state *s)
    whose records are read newest first after output is paused
    (PERF_EVENT_IOC_PAUSE_OUTPUT).
 
+   The buffer protocol exports the header page only: the kernel maps the data
+   pages so that a store into them raises SIGBUS, which no Python code should
+   be able to provoke through a memoryview.
+
    Every record is copied out of the mapping into a private buffer before it is
    decoded, so a record that wraps past the end of the data area (its 8-byte
    header included) comes out whole, and nothing the kernel writes meanwhile can
@@ -4174,6 +4196,7 @@ typedef struct {
     uint64_t aux_offset;
     int overwrite;
     int testing;                   /* a memfd laid out like a ring (RingBuffer._testing) */
+    int reading;                   /* a read() is copying out of the mapping */
     Py_ssize_t exports;            /* live buffer views */
     unsigned char *scratch;        /* RING_SCRATCH_SIZE bytes */
     uint64_t ov_prev;              /* overwrite mode: data_head at the previous read */
@@ -4563,6 +4586,10 @@ ring_close(PyObject *op, PyObject *Py_UNUSED(ignored))
                         "ctypes from_buffer objects) are alive");
         r = NULL;
     }
+    else if (self->reading) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot close a RingBuffer while read() runs on it");
+        r = NULL;
+    }
     else {
         ring_release_resources(self);
     }
@@ -4790,7 +4817,10 @@ PyDoc_STRVAR(ring_read_doc,
 "A record whose size is 0, not a multiple of 8, or runs past data_head raises\n"
 "ValueError when it is the first record of a call; records before it are\n"
 "returned by the call that reaches it. data_tail never moves past it: discard()\n"
-"drops the unread data. Errors from the decoder are reported the same way.");
+"drops the unread data. Errors from the decoder are reported the same way.\n\n"
+"A read() that starts while another runs on the same ring (in another thread\n"
+"that took over during a garbage collection, or in a finalizer) returns [];\n"
+"the running call hands those records out.");
 
 static PyObject *
 ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -4856,8 +4886,18 @@ ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     int r = -1;
     PERFSYS_BEGIN_CRITICAL(op);
     if (ring_check_open(self) == 0) {
-        r = self->overwrite ? ring_read_backward(self, st, decoder, list, max_records)
-                            : ring_read_forward(self, st, decoder, list, max_records);
+        if (self->reading) {
+            /* Another read() is under way: a thread that took over while the
+               garbage collector ran inside it, or a finalizer. That call hands
+               out these records. */
+            r = 0;
+        }
+        else {
+            self->reading = 1;
+            r = self->overwrite ? ring_read_backward(self, st, decoder, list, max_records)
+                                : ring_read_forward(self, st, decoder, list, max_records);
+            self->reading = 0;
+        }
     }
     PERFSYS_END_CRITICAL();
     if (r < 0) {
@@ -5236,9 +5276,10 @@ PyDoc_STRVAR(ring_doc,
 "power of two) of the event file descriptor `fd` (an int or an object with\n"
 "fileno()), plus an AUX area of aux_pages pages when aux_pages is not 0.\n\n"
 "The RingBuffer works on its own duplicate of fd (see fileno()); the caller\n"
-"keeps and closes the original. The whole mapping is exported through the\n"
-"buffer protocol, so perf_event_mmap_page.from_buffer(ring) is a live view of the\n"
-"header page (read-only in overwrite mode: use from_buffer_copy there).\n"
+"keeps and closes the original. The header page is exported through the buffer\n"
+"protocol, so perf_event_mmap_page.from_buffer(ring) is a live view of it\n"
+"(read-only in overwrite mode: use from_buffer_copy there); the data pages are\n"
+"reached through read(), since the kernel makes stores into them fatal.\n"
 "overwrite=True maps the pages read-only, which lets the kernel overwrite old\n"
 "records: use it with write_backward events and pause output before read().");
 

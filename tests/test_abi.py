@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+import sys
 
 import pytest
 from ctypes_layout import member, records
@@ -57,3 +58,30 @@ def test_the_checker_reads_every_form() -> None:
     assert expected("PERF_ATTR_SIZE_VER0") == 64
     with pytest.raises(AssertionError):
         expected("alignof(perf_event_attr)")
+
+
+def bit_number(record: str, name: str) -> int:
+    """A bitfield's lowest bit, numbered within its storage unit as the C file's
+    masks number it (1 << n of the unit read as a native integer)."""
+    from ctypes_layout import ones_image
+
+    cls = records()[record]
+    m = member(cls, name)
+    assert m.bits is not None, f"{record}.{name} is not a bitfield"
+    unit = ones_image(cls, m)[m.offset:m.offset + m.size]
+    value = int.from_bytes(unit, sys.byteorder)
+    return (value & -value).bit_length() - 1
+
+
+@pytest.mark.parametrize("name", sorted(getattr(_perfsys, "_abi_bits", {})))
+def test_abi_bit(name: str) -> None:
+    record, member_name = name.split(".")
+    assert _perfsys._abi_bits[name] == bit_number(record, member_name)
+
+
+def test_bit_number_reads_the_layout() -> None:
+    assert bit_number("perf_event_attr", "disabled") == 0
+    assert bit_number("perf_event_attr", "exclude_kernel") == 5
+    assert bit_number("perf_event_attr", "precise_ip") == 15
+    assert bit_number("perf_event_mmap_page", "cap_user_rdpmc") == 2
+    assert bit_number("perf_mem_data_src", "mem_lvl_num") == 33

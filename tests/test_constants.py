@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -26,58 +25,16 @@ from pathlib import Path
 
 import pytest
 from ctypes_layout import Member, c_keyword, members, ones_image, records
+from probe_headers import headers
 
 import perfsys
 from perfsys import constants
 
 HEADERS = ("linux/perf_event.h", "linux/hw_breakpoint.h")
 
-# platform.machine() -> the ziglang wheel's per-architecture include folder prefix
-ZIG_ARCH = {
-    "x86_64": "x86", "i386": "x86", "i686": "x86", "aarch64": "aarch64", "arm64": "aarch64",
-    "armv7l": "arm", "armv6l": "arm", "ppc64le": "powerpc", "ppc64": "powerpc",
-    "s390x": "s390x", "riscv64": "riscv", "loongarch64": "loongarch", "mips64": "mips",
-    "mips": "mips", "sparc64": "sparc",
-}
-
 # Names whose value the kernel is free to change from one version to the next
 # (the non-ABI *_MAX counters and reserved padding): older headers may differ.
 GROWS = re.compile(r"(_MAX|_MAX_SHIFT|^NR_NAMESPACES|reserved|_res|_rsvd)$|^__reserved")
-
-
-@dataclass
-class Headers:
-    label: str
-    include_args: list[str]
-    pinned: bool  # the very headers constants.py was generated from
-
-
-def zig_headers() -> Headers | None:
-    if os.environ.get("PERFSYS_PROBE_HEADERS") == "system":
-        return None
-    try:
-        import ziglang
-    except ImportError:
-        return None
-    from importlib.metadata import version
-
-    inc = Path(ziglang.__file__).resolve().parent / "lib" / "libc" / "include"
-    arch = ZIG_ARCH.get(platform.machine())
-    if arch is None or not (inc / f"{arch}-linux-any").is_dir():
-        return None
-    return Headers(
-        f"ziglang {version('ziglang')} headers ({inc / 'any-linux-any'})",
-        ["-I", str(inc / f"{arch}-linux-any"), "-I", str(inc / "any-linux-any")],
-        pinned=True,
-    )
-
-
-@functools.cache
-def headers() -> Headers:
-    found = zig_headers()
-    if found is not None:
-        return found
-    return Headers("the machine's /usr/include", [], pinned=False)
 
 
 # --------------------------------------------------------------------------

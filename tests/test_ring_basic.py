@@ -518,3 +518,79 @@ def test_wait_propagates_handler_exceptions(perf_ring: perfsys.RingBuffer) -> No
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+# -- leaks ----------------------------------------------------------------------------
+
+
+def test_no_leaks_across_many_rings_and_reads(fd: int) -> None:
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def maps() -> int:
+        return Path("/proc/self/maps").read_text().count("\n")
+
+    for _ in range(5):  # warm up caches
+        perfsys.RingBuffer(fd, 2).close()
+    gc.collect()
+    fd_before, maps_before = fds(), maps()
+    for i in range(100):
+        ring = perfsys.RingBuffer(fd, 2)
+        if i % 2:
+            ring.close()
+        del ring
+    gc.collect()
+    assert fds() == fd_before
+    assert maps() == maps_before
+
+    ring = perfsys.RingBuffer._testing(1)
+    blob = _record(9, b"\1" * 24) * 50
+    import sys
+
+    def fill_and_read() -> None:
+        with memoryview(ring) as mv:
+            mv[PAGE : PAGE + len(blob)] = blob
+            mv[HEAD : HEAD + 16] = struct.pack("<QQ", len(blob), 0)
+        assert len(ring.read()) == 50
+
+    for _ in range(50):
+        fill_and_read()
+    gc.collect()
+    blocks = sys.getallocatedblocks()
+    for _ in range(500):
+        fill_and_read()
+    gc.collect()
+    assert sys.getallocatedblocks() - blocks < 100  # 25,000 records later
+    ring.close()
+
+
+def test_finalizer_during_read_cannot_close_or_reenter(ring: perfsys.RingBuffer) -> None:
+    """The garbage collector may run finalizers inside read(): they see [] from read()
+    and RuntimeError from close(), never a half-drained or unmapped ring."""
+    blob = _record(9, b"\2" * 16) * 80
+    _put(ring, 0, blob)
+    _set_u64(ring, HEAD, len(blob))
+    seen: list[object] = []
+
+    class Finalized:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+
+        def __del__(self) -> None:
+            seen.append(ring.read())
+            try:
+                ring.close()
+            except RuntimeError as e:
+                seen.append(e)
+
+    old = gc.get_threshold()
+    gc.collect()
+    gc.set_threshold(1)
+    try:
+        Finalized()
+        got = ring.read()
+    finally:
+        gc.set_threshold(*old)
+    assert len(got) == 80
+    assert seen and seen[0] == [] and isinstance(seen[1], RuntimeError), seen
+    assert not ring.closed

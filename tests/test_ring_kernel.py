@@ -285,32 +285,57 @@ def test_overwrite_mode_refuses_forward_events() -> None:
 
 
 def test_two_events_share_one_ring_through_set_output() -> None:
-    st = SAMPLE_IDENTIFIER | SAMPLE_TID
-    fd1 = open_getpid_tracepoint(sample_type=st)
+    """Two tracepoints with different sample layouts write into one ring; the records
+    are told apart by PERF_SAMPLE_IDENTIFIER, by hand and by a Decoder keyed by id."""
+    st1 = SAMPLE_IDENTIFIER | SAMPLE_TID
+    st2 = SAMPLE_IDENTIFIER | SAMPLE_TID | SAMPLE_TIME
+    attr1 = make_attr(
+        type=PERF_TYPE_TRACEPOINT,
+        config=tracepoint_id("syscalls", "sys_enter_getpid"),
+        sample_period=1,
+        sample_type=st1,
+        disabled=1,
+    )
     attr2 = make_attr(
         type=PERF_TYPE_TRACEPOINT,
         config=tracepoint_id("syscalls", "sys_enter_getppid"),
         sample_period=1,
-        sample_type=st,
+        sample_type=st2,
         disabled=1,
     )
+    fd1 = perf_event_open(attr1, 0, -1)
     fd2 = perf_event_open(attr2, 0, -1)
+    id1, id2 = ioctls.ID(fd1), ioctls.ID(fd2)
+    decoder = perfsys.Decoder({id1: attr1, id2: attr2})
+
+    def burst() -> None:
+        for fd in (fd1, fd2):
+            ioctls.ENABLE(fd)
+        getpid_n(10)
+        for _ in range(7):
+            syscall("getppid")
+        for fd in (fd1, fd2):
+            ioctls.DISABLE(fd)
+
     try:
         with perfsys.RingBuffer(fd1, 2) as ring:
             ioctls.SET_OUTPUT(fd2, fd1)
-            for fd in (fd1, fd2):
-                ioctls.ENABLE(fd)
-            getpid_n(10)
-            for _ in range(7):
-                syscall("getppid")
-            for fd in (fd1, fd2):
-                ioctls.DISABLE(fd)
-            recs = ring.read()
-        ids = Counter(parse_sample(r.data, st).identifier for r in recs)
-        assert ids == {ioctls.ID(fd1): 10, ioctls.ID(fd2): 7}
+            burst()
+            raw = ring.read()
+            burst()
+            decoded = ring.read(decoder=decoder)
     finally:
         os.close(fd2)
         os.close(fd1)
+    by_id = Counter(struct.unpack_from("<Q", r.data)[0] for r in raw)
+    assert by_id == {id1: 10, id2: 7}
+    for r in raw:
+        s = parse_sample(r.data, st1 if struct.unpack_from("<Q", r.data)[0] == id1 else st2)
+        assert s.tid == threading.get_native_id()
+    assert Counter(r.identifier for r in decoded) == {id1: 10, id2: 7}
+    for r in decoded:
+        assert r.tid == threading.get_native_id()
+        assert (r.time is None) == (r.identifier == id1)
 
 
 def test_task_records_of_an_inherited_child() -> None:
@@ -503,3 +528,37 @@ def test_decoder_errors_stop_the_ring_at_the_record() -> None:
             assert ring.data_tail == ring.data_head
     finally:
         os.close(fd)
+
+
+def test_concurrent_readers_hand_out_each_record_once() -> None:
+    st = SAMPLE_TID | SAMPLE_TIME
+    fd = open_getpid_tracepoint(sample_type=st)
+    n = 6000
+    got: list[list[int]] = [[], []]
+    done = threading.Event()
+    try:
+        with perfsys.RingBuffer(fd, 2) as ring:
+
+            def reader(k: int) -> None:
+                while not done.is_set():
+                    ring.wait(0.005)
+                    got[k] += [parse_sample(r.data, st).time or 0 for r in ring.read(64)]
+                got[k] += [parse_sample(r.data, st).time or 0 for r in ring.read()]
+
+            threads = [threading.Thread(target=reader, args=(k,)) for k in range(2)]
+            for t in threads:
+                t.start()
+            ioctls.ENABLE(fd)  # counts this thread's getpid calls only
+            for _ in range(n // 100):
+                getpid_n(100)
+                time.sleep(0)
+            ioctls.DISABLE(fd)
+            done.set()
+            for t in threads:
+                t.join(30)
+            lost = ring.lost
+    finally:
+        os.close(fd)
+    times = got[0] + got[1]
+    assert len(times) + lost == n
+    assert len(set(times)) == len(times)

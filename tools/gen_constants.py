@@ -11,7 +11,7 @@ Output is a pure function of the headers and this script: names are emitted in
 declaration order, with no paths, dates or host details, so the result is byte
 for byte reproducible. Run it through tools/regenerate.sh, which pins the inputs.
 
-    python3 tools/gen_constants.py [--output FILE] [--check]
+    python3 tools/gen_constants.py [--output FILE] [--doc-from FILE] [--check]
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import keyword
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import clang.cindex as ci
 
@@ -63,7 +65,7 @@ DEFAULT_DOC = '''"""The kernel's perf_event ABI: constants, enum tables, ctypes 
 '''
 
 
-def fail(msg: str) -> None:
+def fail(msg: str) -> NoReturn:
     sys.exit(f"gen_constants: {msg}")
 
 
@@ -152,6 +154,8 @@ class Record:
     align: int
     header: str = ""
     line: int = 0
+    # every member's offset in bits, as the compiler lays it out (top level only)
+    bit_offsets: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def shape(self) -> tuple[object, ...]:
         return (
@@ -190,7 +194,6 @@ def ctype_of(t: ci.Type) -> str:
     if t.kind == ci.TypeKind.RECORD:
         return t.get_declaration().spelling
     fail(f"unsupported type {t.spelling} ({t.kind})")
-    raise AssertionError
 
 
 def read_record(cursor: ci.Cursor, name: str) -> Record:
@@ -257,6 +260,11 @@ def scan(tu: ci.TranslationUnit) -> tuple[list[Macro], list[Enum], list[Record],
                 cur.is_definition() and h in HEADERS and not cur.is_anonymous():
             rec = read_record(cur, cur.spelling)
             rec.header, rec.line = h, cur.location.line
+            for f in flat_fields(rec):
+                offset = cur.type.get_offset(f.name)
+                if offset < 0:
+                    fail(f"libclang gives no offset for {rec.name}.{f.name}")
+                rec.bit_offsets[f.name] = offset
             records.append(rec)
     return macros, enums, records, version
 
@@ -330,7 +338,7 @@ def read_headers() -> Headers:
 def literal(value: int, spelling: str) -> str:
     if value < 0:
         return str(value)
-    if "0x" in spelling.lower() or "<<" in spelling or value >= 1 << 32:
+    if any(t in spelling.lower() for t in ("0x", "<<", "|")) or value >= 1 << 16:
         return hex(value)
     return str(value)
 
@@ -352,6 +360,26 @@ def field_lines(rec: Record, indent: str) -> list[str]:
         else:
             out.append(f'{indent}("{f.name}", {ctype}),')
     return out
+
+
+def py_type(ctype: str) -> str:
+    """The Python type a ctypes member reads as, for type checkers."""
+    parts = ctype.split(" * ")
+    if len(parts) > 1:
+        inner = parts[0]
+        for _ in parts[1:]:
+            inner = f"Array[{inner}]"
+        return inner
+    return {"c_char": "bytes", "c_void_p": "int | None"}.get(ctype, "int" if
+                                                           ctype.startswith("c_") else ctype)
+
+
+def flat_fields(rec: Record) -> Iterator[Field]:
+    for f in rec.fields:
+        if f.record is not None:
+            yield from flat_fields(f.record)
+        else:
+            yield f
 
 
 def class_name(rec: Record, top: str) -> str:
@@ -388,6 +416,12 @@ def emit_record(rec: Record, be: Record) -> list[str]:
             out.append(f'    """{"union" if cls.kind == "union" else "struct"} {rec.name} '
                        f'({cls.size} bytes) of <{rec.header}>."""')
             out.append("")
+        if cls.name == rec.name:
+            # what each member reads as, for type checkers (ctypes ignores these)
+            for f in flat_fields(cls):
+                if not keyword.iskeyword(f.name):
+                    out.append(f"    {f.name}: {py_type(f.ctype)}")
+            out.append("")
         anon = [f.name for f in cls.fields if f.record is not None]
         if anon:
             names = ", ".join(f'"{a}"' for a in anon)
@@ -412,8 +446,64 @@ def emit_record(rec: Record, be: Record) -> list[str]:
     return out
 
 
+def build_ctypes(rec: Record, byteorder: str, cache: dict[str, type]) -> type:
+    """A ctypes class for `rec` laid out in `byteorder`, whatever the host's."""
+    import ctypes
+
+    fields: list[tuple[object, ...]] = []
+    for f in rec.fields:
+        if f.record is not None:
+            fields.append((f.name, build_ctypes(f.record, byteorder, cache)))
+            continue
+        parts = f.ctype.split(" * ")
+        t = cache[parts[0]] if parts[0] in cache else getattr(ctypes, parts[0])
+        for n in parts[1:]:
+            t = t * int(n)
+        fields.append((f.name, t) if f.bits is None else (f.name, t, f.bits))
+    prefix = "LittleEndian" if byteorder == "little" else "BigEndian"
+    base = getattr(ctypes, prefix + ("Union" if rec.kind == "union" else "Structure"))
+    anon = tuple(f.name for f in rec.fields if f.record is not None)
+    cls = type(rec.name, (base,), {"_anonymous_": anon, "_fields_": fields})
+    # Already in `byteorder`: an enclosing record of that byte order takes it as it is.
+    cls.__ctype_be__ = cls.__ctype_le__ = cls  # type: ignore[attr-defined]
+    cache[rec.name] = cls
+    return cls
+
+
+def verify(rec: Record, byteorder: str) -> None:
+    """Check the ctypes layout of `rec` against the compiler's, bit for bit:
+    size, alignment, and where each member's first bit lies and how many it has."""
+    import ctypes
+
+    cls = build_ctypes(rec, byteorder, {})
+    where = f"{rec.name} ({byteorder}-endian)"
+    if (ctypes.sizeof(cls), ctypes.alignment(cls)) != (rec.size, rec.align):
+        fail(f"{where}: ctypes lays it out in {ctypes.sizeof(cls)} bytes aligned to "
+             f"{ctypes.alignment(cls)}, the compiler in {rec.size} aligned to {rec.align}")
+    for f in flat_fields(rec):
+        if f.bits is None:
+            got = getattr(cls, f.name).offset * 8
+        else:
+            obj = cls()
+            setattr(obj, f.name, (1 << f.bits) - 1)
+            image = bytes(obj)
+            # bit k of the record: byte k // 8, counted from its LSB on little-endian
+            # machines and from its MSB on big-endian ones, as compilers allocate
+            set_bits = [8 * i + (j if byteorder == "little" else 7 - j)
+                        for i, b in enumerate(image) for j in range(8) if b >> j & 1]
+            if len(set_bits) != f.bits:
+                fail(f"{where}: ctypes gives {f.name} {len(set_bits)} bits, not {f.bits}")
+            got = min(set_bits)
+        if got != rec.bit_offsets[f.name]:
+            fail(f"{where}: ctypes puts {f.name} at bit {got}, "
+                 f"the compiler at bit {rec.bit_offsets[f.name]}")
+
+
 def render(doc: str) -> str:
     macros, enums, records, be, version = read_headers()
+    for rec in records:
+        verify(rec, "little")
+        verify(be[rec.name], "big")
     zig = package_version("ziglang")
     ver = ".".join(str(v) for v in (version[0], version[1]))
     out: list[str] = []
@@ -427,13 +517,19 @@ def render(doc: str) -> str:
     out.append("from __future__ import annotations")
     out.append("")
     out.append("import sys as _sys")
-    out.append("from ctypes import Structure, Union, c_char, c_int8, c_int16, c_int32, c_int64")
-    out.append("from ctypes import c_uint8, c_uint16, c_uint32, c_uint64, c_void_p")
+    used: set[str] = set()
+    for rec in [*records, *be.values()]:
+        for cls in walk_classes(rec):
+            used.add("Union" if cls.kind == "union" else "Structure")
+            used.update(f.ctype.split(" * ")[0] for f in cls.fields if f.record is None)
+    names = sorted(used - {r.name for r in records})  # records are classes of our own
+    out.append(f"from ctypes import {', '.join(names)}")
     out.append("from types import MappingProxyType as _ro")
     out.append("")
     out.append("# typing is for type checkers only: importing it would double the import time.")
     out.append("TYPE_CHECKING = False")
     out.append("if TYPE_CHECKING:")
+    out.append("    from ctypes import Array")
     out.append("    from typing import Any, Final")
     out.append("")
     ioctls = [m.name for m in macros if m.value is None]

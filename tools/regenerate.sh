@@ -8,8 +8,9 @@
 # The pins live in one place, the `regen` extra of pyproject.toml. When the
 # interpreter ($PYTHON, default python3) already has both at exactly those
 # versions (CI pip-installs '.[regen]'), it is used as is; otherwise the pins
-# are installed into a throw-away virtual environment under .regen/.
-# Set PERFSYS_REGEN_VENV=1 to always use the virtual environment.
+# are installed into a throw-away virtual environment, .regen/venv (or, where
+# Python has no venv module, into .regen/site). Delete .regen/ at will.
+# Set PERFSYS_REGEN_VENV=1 to ignore the interpreter's own packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,15 +41,23 @@ EOF
 }
 
 if [ "${PERFSYS_REGEN_VENV:-0}" != 1 ] && have_pins "$PY"; then
-    GEN_PY=$PY
-else
-    VENV=.regen/venv
-    if [ ! -x "$VENV/bin/python" ] || ! have_pins "$VENV/bin/python"; then
-        rm -rf "$VENV"
-        "$PY" -m venv "$VENV"
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PINS[@]}"
-    fi
-    GEN_PY=$VENV/bin/python
+    exec "$PY" tools/gen_constants.py "$@"
 fi
 
-exec "$GEN_PY" tools/gen_constants.py "$@"
+if [ -d .regen/site ] && PYTHONPATH=.regen/site have_pins "$PY"; then
+    PYTHONPATH=.regen/site exec "$PY" tools/gen_constants.py "$@"
+fi
+VENV=.regen/venv
+if [ ! -x "$VENV/bin/python" ] || ! have_pins "$VENV/bin/python"; then
+    rm -rf "$VENV"
+    if "$PY" -m venv "$VENV" 2>/dev/null; then
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PINS[@]}"
+    else
+        # No venv module (Debian without python3-venv): install the pins into a
+        # folder of their own and put it on the path of this interpreter.
+        rm -rf "$VENV" .regen/site
+        "$PY" -m pip install -q --disable-pip-version-check --target .regen/site "${PINS[@]}"
+        PYTHONPATH=.regen/site exec "$PY" tools/gen_constants.py "$@"
+    fi
+fi
+exec "$VENV/bin/python" tools/gen_constants.py "$@"

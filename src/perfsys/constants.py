@@ -33,13 +33,13 @@ To turn a table into an ``enum.IntEnum`` (at a cost paid once, when wanted)::
 from __future__ import annotations
 
 import sys as _sys
-from ctypes import Structure, Union, c_char, c_int8, c_int16, c_int32, c_int64
-from ctypes import c_uint8, c_uint16, c_uint32, c_uint64, c_void_p
+from ctypes import Structure, Union, c_int32, c_int64, c_uint16, c_uint32, c_uint64, c_uint8
 from types import MappingProxyType as _ro
 
 # typing is for type checkers only: importing it would double the import time.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ctypes import Array
     from typing import Any, Final
 
 # Request numbers of the ioctls depend on the architecture: the C compiler
@@ -248,7 +248,7 @@ perf_event_sample_format: Final = _ro({
     "PERF_SAMPLE_MAX": PERF_SAMPLE_MAX,
 })
 
-PERF_SAMPLE_WEIGHT_TYPE: Final = 16793600
+PERF_SAMPLE_WEIGHT_TYPE: Final = 0x1004000
 
 # enum perf_branch_sample_type_shift
 PERF_SAMPLE_BRANCH_USER_SHIFT: Final = 0
@@ -438,7 +438,7 @@ PERF_BR_ARM64_DEBUG_HALT: Final = 4
 PERF_BR_ARM64_DEBUG_EXIT: Final = 5
 PERF_BR_ARM64_DEBUG_INST: Final = 6
 PERF_BR_ARM64_DEBUG_DATA: Final = 7
-PERF_SAMPLE_BRANCH_PLM_ALL: Final = 7
+PERF_SAMPLE_BRANCH_PLM_ALL: Final = 0x7
 
 # enum perf_sample_regs_abi
 PERF_SAMPLE_REGS_ABI_NONE: Final = 0
@@ -775,9 +775,9 @@ hw_breakpoint_len: Final = _ro({
 HW_BREAKPOINT_EMPTY: Final = 0
 HW_BREAKPOINT_R: Final = 1
 HW_BREAKPOINT_W: Final = 2
-HW_BREAKPOINT_RW: Final = 3
+HW_BREAKPOINT_RW: Final = 0x3
 HW_BREAKPOINT_X: Final = 4
-HW_BREAKPOINT_INVALID: Final = 7
+HW_BREAKPOINT_INVALID: Final = 0x7
 hw_breakpoint_type: Final = _ro({
     "HW_BREAKPOINT_EMPTY": HW_BREAKPOINT_EMPTY,
     "HW_BREAKPOINT_R": HW_BREAKPOINT_R,
@@ -872,6 +872,82 @@ class _perf_event_attr_anon4(Union):
 class perf_event_attr(Structure):
     """struct perf_event_attr (144 bytes) of <linux/perf_event.h>."""
 
+    type: int
+    size: int
+    config: int
+    sample_period: int
+    sample_freq: int
+    sample_type: int
+    read_format: int
+    disabled: int
+    inherit: int
+    pinned: int
+    exclusive: int
+    exclude_user: int
+    exclude_kernel: int
+    exclude_hv: int
+    exclude_idle: int
+    mmap: int
+    comm: int
+    freq: int
+    inherit_stat: int
+    enable_on_exec: int
+    task: int
+    watermark: int
+    precise_ip: int
+    mmap_data: int
+    sample_id_all: int
+    exclude_host: int
+    exclude_guest: int
+    exclude_callchain_kernel: int
+    exclude_callchain_user: int
+    mmap2: int
+    comm_exec: int
+    use_clockid: int
+    context_switch: int
+    write_backward: int
+    namespaces: int
+    ksymbol: int
+    bpf_event: int
+    aux_output: int
+    cgroup: int
+    text_poke: int
+    build_id: int
+    inherit_thread: int
+    remove_on_exec: int
+    sigtrap: int
+    defer_callchain: int
+    defer_output: int
+    __reserved_1: int
+    wakeup_events: int
+    wakeup_watermark: int
+    bp_type: int
+    bp_addr: int
+    kprobe_func: int
+    uprobe_path: int
+    config1: int
+    bp_len: int
+    kprobe_addr: int
+    probe_offset: int
+    config2: int
+    branch_sample_type: int
+    sample_regs_user: int
+    sample_stack_user: int
+    clockid: int
+    sample_regs_intr: int
+    aux_watermark: int
+    sample_max_stack: int
+    __reserved_2: int
+    aux_sample_size: int
+    aux_action: int
+    aux_start_paused: int
+    aux_pause: int
+    aux_resume: int
+    __reserved_3: int
+    sig_data: int
+    config3: int
+    config4: int
+
     _anonymous_ = ("_anon0", "_anon1", "_anon2", "_anon3", "_anon4",)
     _fields_ = [
         ("type", c_uint32),
@@ -949,6 +1025,10 @@ class perf_event_attr(Structure):
 class perf_event_query_bpf(Structure):
     """struct perf_event_query_bpf (8 bytes) of <linux/perf_event.h>."""
 
+    ids_len: int
+    prog_cnt: int
+    ids: Array[c_uint32]
+
     _fields_ = [
         ("ids_len", c_uint32),
         ("prog_cnt", c_uint32),
@@ -978,6 +1058,40 @@ class _perf_event_mmap_page_anon0(Union):
 
 class perf_event_mmap_page(Structure):
     """struct perf_event_mmap_page (1088 bytes) of <linux/perf_event.h>."""
+
+    version: int
+    compat_version: int
+    lock: int
+    index: int
+    offset: int
+    time_enabled: int
+    time_running: int
+    capabilities: int
+    cap_bit0: int
+    cap_bit0_is_deprecated: int
+    cap_user_rdpmc: int
+    cap_user_time: int
+    cap_user_time_zero: int
+    cap_user_time_short: int
+    cap_____res: int
+    pmc_width: int
+    time_shift: int
+    time_mult: int
+    time_offset: int
+    time_zero: int
+    size: int
+    __reserved_1: int
+    time_cycles: int
+    time_mask: int
+    __reserved: Array[c_uint8]
+    data_head: int
+    data_tail: int
+    data_offset: int
+    data_size: int
+    aux_head: int
+    aux_tail: int
+    aux_offset: int
+    aux_size: int
 
     _anonymous_ = ("_anon0",)
     _fields_ = [
@@ -1013,6 +1127,10 @@ class perf_event_mmap_page(Structure):
 class perf_event_header(Structure):
     """struct perf_event_header (8 bytes) of <linux/perf_event.h>."""
 
+    type: int
+    misc: int
+    size: int
+
     _fields_ = [
         ("type", c_uint32),
         ("misc", c_uint16),
@@ -1022,6 +1140,9 @@ class perf_event_header(Structure):
 
 class perf_ns_link_info(Structure):
     """struct perf_ns_link_info (16 bytes) of <linux/perf_event.h>."""
+
+    dev: int
+    ino: int
 
     _fields_ = [
         ("dev", c_uint64),
@@ -1067,6 +1188,20 @@ class _perf_mem_data_src_anon0(Structure):
 class perf_mem_data_src(Union):
     """union perf_mem_data_src (8 bytes) of <linux/perf_event.h>."""
 
+    val: int
+    mem_op: int
+    mem_lvl: int
+    mem_snoop: int
+    mem_lock: int
+    mem_dtlb: int
+    mem_lvl_num: int
+    mem_remote: int
+    mem_snoopx: int
+    mem_blk: int
+    mem_hops: int
+    mem_region: int
+    mem_rsvd: int
+
     _anonymous_ = ("_anon0",)
     _fields_ = [
         ("val", c_uint64),
@@ -1076,6 +1211,18 @@ class perf_mem_data_src(Union):
 
 class perf_branch_entry(Structure):
     """struct perf_branch_entry (24 bytes) of <linux/perf_event.h>."""
+
+    to: int
+    mispred: int
+    predicted: int
+    in_tx: int
+    abort: int
+    cycles: int
+    type: int
+    spec: int
+    new_type: int
+    priv: int
+    reserved: int
 
     _fields_ = [
         ("from", c_uint64),
@@ -1112,6 +1259,11 @@ class _perf_sample_weight_anon0(Structure):
 
 class perf_sample_weight(Union):
     """union perf_sample_weight (8 bytes) of <linux/perf_event.h>."""
+
+    full: int
+    var1_dw: int
+    var2_w: int
+    var3_w: int
 
     _anonymous_ = ("_anon0",)
     _fields_ = [

@@ -2631,15 +2631,70 @@ sample_asdict(PyObject *op, PyObject *unused)
     return d;
 }
 
+/* SampleRecord(iterable): from the values of every field, in order (None for an
+   absent one), as a PyStructSequence is made; what pickling calls. */
+static PyObject *
+sample_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    if ((kwargs != NULL && PyDict_Size(kwargs) != 0) || PyTuple_Size(args) != 1) {
+        PyErr_SetString(PyExc_TypeError, "SampleRecord() takes exactly one argument, "
+                                         "an iterable of its field values");
+        return NULL;
+    }
+    PyObject *t = PySequence_Tuple(PyTuple_GetItem(args, 0));
+    if (t == NULL) {
+        return NULL;
+    }
+    if (PyTuple_Size(t) != S_NFIELDS) {
+        PyErr_Format(PyExc_TypeError, "SampleRecord() takes a %d-sequence (%zd given)",
+                     S_NFIELDS, PyTuple_Size(t));
+        Py_DECREF(t);
+        return NULL;
+    }
+    uint64_t mask = 0;
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        if (PyTuple_GetItem(t, i) != Py_None) {
+            mask |= 1ull << i;
+        }
+    }
+    SampleObject *r = sample_alloc(tp, mask);
+    if (r != NULL) {
+        for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+            PyObject *v = PyTuple_GetItem(t, i);
+            if (v != Py_None) {
+                Py_INCREF(v);
+                r->items[sample_slot(mask, i)] = v;
+            }
+        }
+    }
+    Py_DECREF(t);
+    return (PyObject *)r;
+}
+
+static PyObject *
+sample_reduce(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    PyObject *t = sample_as_tuple(op);
+    if (t == NULL) {
+        return NULL;
+    }
+    PyObject *r = Py_BuildValue("(O(N))", (PyObject *)Py_TYPE(op), t);
+    return r;
+}
+
 static PyMethodDef sample_methods[] = {
     {"_asdict", sample_asdict, METH_NOARGS,
      "_asdict($self, /)\n--\n\nA dict of the record's fields, in order."},
+    {"__reduce__", sample_reduce, METH_NOARGS,
+     "__reduce__($self, /)\n--\n\nPickle as SampleRecord(tuple(self))."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef sample_getset[S_NFIELDS + 1];
 
 static PyType_Slot sample_slots[] = {
+    {Py_tp_new, sample_tp_new},
     {Py_tp_dealloc, sample_dealloc},
     {Py_tp_repr, sample_repr},
     {Py_tp_hash, sample_hash},
@@ -2652,6 +2707,7 @@ static PyType_Slot sample_slots[] = {
     {Py_mp_length, sample_length},
     {Py_mp_subscript, sample_subscript},
     {Py_tp_doc,
+     "SampleRecord(iterable, /)\n--\n\n"
      "PERF_RECORD_SAMPLE: one sample, a named tuple of every PERF_SAMPLE_* field in the\n"
      "kernel's order; a field whose bit is not in sample_type is None."},
     {0, NULL},
@@ -2660,7 +2716,7 @@ static PyType_Slot sample_slots[] = {
 static PyType_Spec sample_spec = {
     .name = "perfsys.SampleRecord",
     .basicsize = sizeof(SampleObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT,
     .slots = sample_slots,
 };
 

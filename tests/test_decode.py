@@ -8,7 +8,9 @@ layout in a comment.
 
 from __future__ import annotations
 
+import copy
 import ctypes
+import pickle
 import struct
 from typing import Any
 
@@ -652,6 +654,12 @@ def test_records_are_named_tuples() -> None:
         r.ip = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
         perfsys.SampleRecord()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="33-sequence"):
+        perfsys.SampleRecord((1, 2))
+    assert perfsys.SampleRecord(as_tuple) == r
+    again = pickle.loads(pickle.dumps(r))
+    assert type(again) is perfsys.SampleRecord and again == r and again.tid == 7
+    assert copy.copy(r) == r
     m = decoder.decode(record(C.PERF_RECORD_MMAP, struct.pack("=iiQQQ", 1, 2, 3, 4, 5) + b"x\0"
                               + b"\0" * 6))
     assert isinstance(m, tuple) and m.filename == "x"

@@ -2200,6 +2200,7 @@ core_clear(core_state *s)
 #define BPF_TAG_SIZE 8u                  /* from linux/bpf.h */
 #define DECODE_BUILD_ID_MAX 20u          /* build_id[20] in PERF_RECORD_MMAP2 */
 #define DECODE_TRAILER_NFIELDS 7
+#define DECODE_IP_CACHE 1024             /* entries of a Decoder's callchain int cache */
 
 /* The bits of sample_type whose fields make up the sample_id trailer. */
 #define DECODE_TRAILER_BITS (PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ID | \
@@ -2224,6 +2225,11 @@ typedef struct {
     decode_config *cfg;          /* sorted by id when !uniform */
     Py_ssize_t ncfg;
     int uniform;                 /* every config lays records out the same way */
+    /* The ints of recently seen callchain addresses: a profile's stacks repeat, and
+       an int taken from here costs an incref instead of an allocation. Direct
+       mapped; guarded like the rest of the Decoder (GIL or critical section). */
+    uint64_t ip_key[DECODE_IP_CACHE];
+    PyObject *ip_int[DECODE_IP_CACHE];
 } DecoderObject;
 
 /* ---- record types ---- */
@@ -2920,6 +2926,36 @@ decode_u64_tuple(const unsigned char *p, size_t n)
     return t;
 }
 
+/* A tuple of the n addresses at p (the caller checked n * 8 bytes are there),
+   their ints shared through the Decoder's cache. */
+static PyObject *
+decode_ip_tuple(DecoderObject *self, const unsigned char *p, size_t n)
+{
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = rd_u64(p + 8 * i);
+        size_t h = (size_t)((a ^ (a >> 10) ^ (a >> 20)) & (DECODE_IP_CACHE - 1));
+        PyObject *v = self->ip_int[h];
+        if (v == NULL || self->ip_key[h] != a) {
+            v = PyLong_FromUnsignedLongLong(a);
+            if (v == NULL) {
+                Py_DECREF(t);
+                return NULL;
+            }
+            PyObject *old = self->ip_int[h];
+            self->ip_int[h] = v;
+            self->ip_key[h] = a;
+            Py_XDECREF(old);
+        }
+        Py_INCREF(v);
+        PyTuple_SetItem(t, (Py_ssize_t)i, v);
+    }
+    return t;
+}
+
 /* Bits [lo, lo+width) of a bitfield-holding u64, counted as the compiler
    allocates them: from the least significant bit on little-endian targets,
    from the most significant on big-endian ones. */
@@ -3181,7 +3217,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)nr);
             goto fail;
         }
-        SSET(S_CALLCHAIN, decode_u64_tuple(p, (size_t)nr));
+        SSET(S_CALLCHAIN, decode_ip_tuple(self, p, (size_t)nr));
         p += 8 * (size_t)nr;
     }
     else {
@@ -3573,7 +3609,7 @@ decode_other(DecoderObject *self, const decode_config *c, const unsigned char *r
                          (unsigned long long)nr);
             goto fail;
         }
-        SET(i++, decode_u64_tuple(p, (size_t)nr));
+        SET(i++, decode_ip_tuple(self, p, (size_t)nr));
         break;
     }
     default:
@@ -3895,6 +3931,8 @@ decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->cfg = NULL;
     self->ncfg = 0;
     self->uniform = 1;
+    memset(self->ip_key, 0, sizeof(self->ip_key));
+    memset(self->ip_int, 0, sizeof(self->ip_int));
     if (self->st == NULL) {
         goto fail;
     }
@@ -3935,6 +3973,9 @@ decoder_dealloc(PyObject *op)
     DecoderObject *self = (DecoderObject *)op;
     PyTypeObject *tp = Py_TYPE(op);
     PyMem_Free(self->cfg);
+    for (size_t k = 0; k < DECODE_IP_CACHE; k++) {
+        Py_XDECREF(self->ip_int[k]);
+    }
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(op);
     Py_DECREF(tp);

@@ -664,3 +664,19 @@ def test_records_are_named_tuples() -> None:
                               + b"\0" * 6))
     assert isinstance(m, tuple) and m.filename == "x"
     assert ctypes.sizeof(perfsys.perf_event_header) == 8
+
+
+def test_callchain_ints_are_right_when_cached_addresses_collide() -> None:
+    """The Decoder shares the ints of recent callchain addresses; addresses that map to
+    the same cache entry must still come out as themselves."""
+    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_CALLCHAIN))
+    addrs = [0x400000 + (k << 10) for k in range(64)] + [2**64 - 1 - k for k in range(64)]
+    data = b"".join(
+        record(C.PERF_RECORD_SAMPLE, struct.pack(f"=Q{len(chunk)}Q", len(chunk), *chunk))
+        for chunk in (addrs, addrs[::-1], addrs[::3], [addrs[0]] * 5)
+    )
+    got = [r.callchain for r in decoder.decode_all(data) * 2]
+    assert got == [tuple(addrs), tuple(addrs[::-1]), tuple(addrs[::3]), (addrs[0],) * 5] * 2
+    deferred = record(C.PERF_RECORD_CALLCHAIN_DEFERRED,
+                      struct.pack("=QQ3Q", 1, 3, addrs[5], addrs[6], addrs[5] ^ 1))
+    assert decoder.decode(deferred).ips == (addrs[5], addrs[6], addrs[5] ^ 1)

@@ -675,7 +675,7 @@ def test_callchain_ints_are_right_when_cached_addresses_collide() -> None:
         record(C.PERF_RECORD_SAMPLE, struct.pack(f"=Q{len(chunk)}Q", len(chunk), *chunk))
         for chunk in (addrs, addrs[::-1], addrs[::3], [addrs[0]] * 5)
     )
-    got = [r.callchain for r in decoder.decode_all(data) * 2]
+    got = [r.callchain for r in decoder.decode_all(data) + decoder.decode_all(data)]
     assert got == [tuple(addrs), tuple(addrs[::-1]), tuple(addrs[::3]), (addrs[0],) * 5] * 2
     deferred = record(C.PERF_RECORD_CALLCHAIN_DEFERRED,
                       struct.pack("=QQ3Q", 1, 3, addrs[5], addrs[6], addrs[5] ^ 1))

@@ -3644,14 +3644,17 @@ decode_one(DecoderObject *self, const unsigned char *rec, size_t size, Py_ssize_
     if (size % 8 != 0) {
         return decode_error(self->st, rec, size, at, "size is not a multiple of 8");
     }
-    const decode_config *c = decode_pick(self, rec, size, at);
-    if (c == NULL) {
+    const decode_config *picked = decode_pick(self, rec, size, at);
+    if (picked == NULL) {
         return NULL;
     }
+    /* A copy: an allocation below may run a finalizer that calls add(), which
+       moves the config array. */
+    decode_config c = *picked;
     if (type == PERF_RECORD_SAMPLE) {
-        return decode_sample(self, c, rec, size, at);
+        return decode_sample(self, &c, rec, size, at);
     }
-    return decode_other(self, c, rec, size, at);
+    return decode_other(self, &c, rec, size, at);
 }
 
 /* ---- the interfaces used by "ring" ---- */

@@ -1553,7 +1553,7 @@ core_read_value(PyObject *m, PyObject *arg)
 }
 
 #define CORE_READ_STACK 4096
-#define CORE_READ_MAX (64u << 20)
+#define CORE_READ_MAX (16u << 20) /* 4 KiB * 8^4: about 700,000 group members */
 
 PyDoc_STRVAR(core_read_doc,
 "read($module, fd, read_format=0, /)\n--\n\n"
@@ -1776,6 +1776,9 @@ core_self_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     perfsys_state *st = get_state(module);
+    if (PySys_Audit("perfsys.SelfCounter", "iK", fd, (unsigned long long)rf) < 0) {
+        return NULL;
+    }
     long ps = sysconf(_SC_PAGESIZE);
     size_t page_size = ps > 0 ? (size_t)ps : 4096;
     void *page = mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -1997,22 +2000,29 @@ static PyObject *
 core_self_get_capabilities(PyObject *op, void *closure)
 {
     core_self_counter *self = (core_self_counter *)op;
+    PyObject *r = NULL;
     (void)closure;
-    if (core_self_check(self) < 0) {
-        return NULL;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (core_self_check(self) == 0) {
+        r = PyLong_FromUnsignedLongLong(
+            CORE_PG(self->page, uint64_t, PERF_MMAP_OFFSET_CAPABILITIES));
     }
-    return PyLong_FromUnsignedLongLong(CORE_PG(self->page, uint64_t, PERF_MMAP_OFFSET_CAPABILITIES));
+    PERFSYS_END_CRITICAL();
+    return r;
 }
 
 static PyObject *
 core_self_get_index(PyObject *op, void *closure)
 {
     core_self_counter *self = (core_self_counter *)op;
+    PyObject *r = NULL;
     (void)closure;
-    if (core_self_check(self) < 0) {
-        return NULL;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (core_self_check(self) == 0) {
+        r = PyLong_FromUnsignedLong(CORE_PG(self->page, uint32_t, PERF_MMAP_OFFSET_INDEX));
     }
-    return PyLong_FromUnsignedLong(CORE_PG(self->page, uint32_t, PERF_MMAP_OFFSET_INDEX));
+    PERFSYS_END_CRITICAL();
+    return r;
 }
 
 static PyMethodDef core_self_methods[] = {
@@ -2072,22 +2082,28 @@ static PyMethodDef core_methods[] = {
     {"read", CORE_FASTCALL(core_read), METH_FASTCALL, core_read_doc},
     {"read_into", CORE_FASTCALL(core_read_into), METH_FASTCALL, core_read_into_doc},
     {"decode_read", CORE_FASTCALL(core_decode_read), METH_FASTCALL, core_decode_read_doc},
-    {"ioctl_ENABLE", CORE_FASTCALL(core_ioctl_enable), METH_FASTCALL, core_ioctl_enable_doc},
-    {"ioctl_DISABLE", CORE_FASTCALL(core_ioctl_disable), METH_FASTCALL, core_ioctl_disable_doc},
-    {"ioctl_REFRESH", CORE_FASTCALL(core_ioctl_refresh), METH_FASTCALL, core_ioctl_refresh_doc},
-    {"ioctl_RESET", CORE_FASTCALL(core_ioctl_reset), METH_FASTCALL, core_ioctl_reset_doc},
-    {"ioctl_PERIOD", CORE_FASTCALL(core_ioctl_period), METH_FASTCALL, core_ioctl_period_doc},
-    {"ioctl_SET_OUTPUT", CORE_FASTCALL(core_ioctl_set_output), METH_FASTCALL,
+    {NULL, NULL, 0, NULL},
+};
+
+/* perfsys.ioctls.<NAME>: named as the kernel names them, in a dict the shim
+   (src/perfsys/ioctls.py) re-exports. */
+static PyMethodDef core_ioctl_methods[] = {
+    {"ENABLE", CORE_FASTCALL(core_ioctl_enable), METH_FASTCALL, core_ioctl_enable_doc},
+    {"DISABLE", CORE_FASTCALL(core_ioctl_disable), METH_FASTCALL, core_ioctl_disable_doc},
+    {"REFRESH", CORE_FASTCALL(core_ioctl_refresh), METH_FASTCALL, core_ioctl_refresh_doc},
+    {"RESET", CORE_FASTCALL(core_ioctl_reset), METH_FASTCALL, core_ioctl_reset_doc},
+    {"PERIOD", CORE_FASTCALL(core_ioctl_period), METH_FASTCALL, core_ioctl_period_doc},
+    {"SET_OUTPUT", CORE_FASTCALL(core_ioctl_set_output), METH_FASTCALL,
      core_ioctl_set_output_doc},
-    {"ioctl_SET_FILTER", CORE_FASTCALL(core_ioctl_set_filter), METH_FASTCALL,
+    {"SET_FILTER", CORE_FASTCALL(core_ioctl_set_filter), METH_FASTCALL,
      core_ioctl_set_filter_doc},
-    {"ioctl_ID", core_ioctl_id, METH_O, core_ioctl_id_doc},
-    {"ioctl_SET_BPF", CORE_FASTCALL(core_ioctl_set_bpf), METH_FASTCALL, core_ioctl_set_bpf_doc},
-    {"ioctl_PAUSE_OUTPUT", CORE_FASTCALL(core_ioctl_pause_output), METH_FASTCALL,
+    {"ID", core_ioctl_id, METH_O, core_ioctl_id_doc},
+    {"SET_BPF", CORE_FASTCALL(core_ioctl_set_bpf), METH_FASTCALL, core_ioctl_set_bpf_doc},
+    {"PAUSE_OUTPUT", CORE_FASTCALL(core_ioctl_pause_output), METH_FASTCALL,
      core_ioctl_pause_output_doc},
-    {"ioctl_QUERY_BPF", CORE_FASTCALL(core_ioctl_query_bpf), METH_FASTCALL,
+    {"QUERY_BPF", CORE_FASTCALL(core_ioctl_query_bpf), METH_FASTCALL,
      core_ioctl_query_bpf_doc},
-    {"ioctl_MODIFY_ATTRIBUTES", CORE_FASTCALL(core_ioctl_modify_attributes), METH_FASTCALL,
+    {"MODIFY_ATTRIBUTES", CORE_FASTCALL(core_ioctl_modify_attributes), METH_FASTCALL,
      core_ioctl_modify_attributes_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -2117,6 +2133,29 @@ core_exec(PyObject *m, perfsys_state *st)
         return -1;
     }
     if (PyModule_AddFunctions(m, core_methods) < 0) {
+        return -1;
+    }
+    PyObject *ioctls = PyDict_New();
+    PyObject *modname = PyUnicode_FromString("perfsys.ioctls");
+    if (ioctls == NULL || modname == NULL) {
+        Py_XDECREF(ioctls);
+        Py_XDECREF(modname);
+        return -1;
+    }
+    for (PyMethodDef *def = core_ioctl_methods; def->ml_name != NULL; def++) {
+        PyObject *f = PyCFunction_NewEx(def, m, modname);
+        if (f == NULL || PyDict_SetItemString(ioctls, def->ml_name, f) < 0) {
+            Py_XDECREF(f);
+            Py_DECREF(ioctls);
+            Py_DECREF(modname);
+            return -1;
+        }
+        Py_DECREF(f);
+    }
+    Py_DECREF(modname);
+    int added_ioctls = PyModule_AddObjectRef(m, "_ioctls", ioctls);
+    Py_DECREF(ioctls);
+    if (added_ioctls < 0) {
         return -1;
     }
     /* The bitfield positions section "core" relies on (for tests/test_core_abi.py):

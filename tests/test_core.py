@@ -267,6 +267,18 @@ def test_attr_as_bytearray_with_size_zero_means_ver0() -> None:
     os.close(fd)
 
 
+@pytest.mark.parametrize("size", [64, 72, 80, 96, 104, 112, 120, 128])
+def test_every_older_attr_size_is_accepted(size: int) -> None:
+    raw = bytearray(size)  # PERF_ATTR_SIZE_VER0..VER8: the kernel zero-fills the rest
+    struct.pack_into("<IIQ", raw, 0, C.PERF_TYPE_SOFTWARE, size, C.PERF_COUNT_SW_PAGE_FAULTS)
+    fd = perfsys.perf_event_open(raw, 0, -1)
+    try:
+        touch_pages(10)
+        assert perfsys.read_value(fd) >= 10
+    finally:
+        os.close(fd)
+
+
 def test_attr_too_short() -> None:
     with pytest.raises(ValueError, match="holds 63 bytes, fewer than PERF_ATTR_SIZE_VER0"):
         perfsys.perf_event_open(bytearray(63), 0, -1)
@@ -430,3 +442,55 @@ def test_permission_error_says_what_would_allow_it() -> None:
     if paranoid == 2:
         assert "set exclude_kernel=1" in denied
         assert rest == ["ALLOWED"]
+
+
+# -- introspection and audit ---------------------------------------------------------
+
+
+def test_signatures_and_docstrings() -> None:
+    import inspect
+
+    funcs = [perfsys.perf_event_open, perfsys.read_value, perfsys.read, perfsys.read_into,
+             perfsys.decode_read, perfsys.SelfCounter.read, perfsys.SelfCounter.close]
+    funcs += [getattr(perfsys.ioctls, n) for n in perfsys.ioctls.__all__
+              if n != "PERF_IOC_FLAG_GROUP"]
+    for f in funcs:
+        assert inspect.signature(f).parameters is not None
+        assert f.__doc__ and len(f.__doc__) > 40, f
+    for n in perfsys.ioctls.__all__:
+        if n != "PERF_IOC_FLAG_GROUP":
+            f = getattr(perfsys.ioctls, n)
+            assert (f.__name__, f.__module__) == (n, "perfsys.ioctls")
+    assert list(inspect.signature(perfsys.perf_event_open).parameters) == [
+        "attr", "pid", "cpu", "group_fd", "flags"]
+
+
+AUDIT_SCRIPT = """
+import os, sys, perfsys
+seen = []
+def hook(event, args):
+    if event.startswith("perfsys."):
+        seen.append((event, args[1:] if event == "perfsys.perf_event_open" else args))
+        if event == "perfsys.ioctl" and args[1] == "RESET":
+            raise RuntimeError("refused by the hook")
+sys.addaudithook(hook)
+a = perfsys.perf_event_attr(); a.type = 1; a.config = 9
+fd = perfsys.perf_event_open(a, 0, -1)
+perfsys.ioctls.ENABLE(fd)
+try:
+    perfsys.ioctls.RESET(fd)
+except RuntimeError as e:
+    print("blocked:", e)
+perfsys.read_value(fd)
+print(seen == [("perfsys.perf_event_open", (0, -1, -1, 0)),
+               ("perfsys.ioctl", (fd, "ENABLE", None)),
+               ("perfsys.ioctl", (fd, "RESET", None))], seen)
+"""
+
+
+def test_audit_events() -> None:
+    src = str(Path(perfsys.__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", AUDIT_SCRIPT], env={"PYTHONPATH": src},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "blocked: refused by the hook"
+    assert out.splitlines()[1].startswith("True"), out

@@ -217,8 +217,6 @@ def _uprobe_type() -> int:
 
 @pytest.mark.parametrize("calls", [1, 9])
 def test_uprobe_counts_calls_of_a_function(tmp_path: Path, calls: int) -> None:
-    if os.uname().machine != "x86_64":
-        pytest.skip("the ELF reader here handles x86-64 binaries")
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler")
@@ -226,6 +224,8 @@ def test_uprobe_counts_calls_of_a_function(tmp_path: Path, calls: int) -> None:
     src.write_text(TARGET_C)
     binary = tmp_path / "target"
     subprocess.run([cc, "-O1", "-o", str(binary), str(src)], check=True)
+    if binary.read_bytes()[4:6] != b"\x02\x01":
+        pytest.skip("the ELF reader here handles 64-bit little-endian binaries only")
     path = ctypes.create_string_buffer(str(binary).encode())
     a = attr(_uprobe_type(), 0, config1=ctypes.addressof(path),
              config2=_elf_file_offset(binary, "perfsys_target"))

@@ -207,7 +207,9 @@ def test_breakpoint_counts_writes_and_modify_attributes_moves_it() -> None:
     try:
         fd = perfsys.perf_event_open(a, 0, -1)
     except OSError as e:
-        pytest.skip(f"no hardware breakpoints here: {e}")
+        if e.errno not in (errno.ENOENT, errno.ENODEV, errno.EOPNOTSUPP, errno.ENOSPC):
+            raise
+        pytest.skip(f"no hardware breakpoint available: {e}")
     try:
         for i in range(5):
             first.value = i
@@ -252,7 +254,7 @@ ALL = [
 
 @pytest.mark.parametrize(("func", "args"), ALL, ids=[f.__name__ for f, _ in ALL])
 def test_bad_fds(func: object, args: tuple[object, ...]) -> None:
-    name = func.__name__.removeprefix("ioctl_")  # type: ignore[attr-defined]
+    name = func.__name__  # type: ignore[attr-defined]
     with opened(sw(C.PERF_COUNT_SW_DUMMY)) as closed:
         pass
     with pytest.raises(OSError) as e:

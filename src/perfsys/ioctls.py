@@ -8,19 +8,20 @@ buffer. Each raises OSError naming the ioctl. The request numbers themselves
 are ``perfsys.constants.PERF_EVENT_IOC_*``.
 """
 
-from perfsys._perfsys import PERF_IOC_FLAG_GROUP
-from perfsys._perfsys import ioctl_DISABLE as DISABLE
-from perfsys._perfsys import ioctl_ENABLE as ENABLE
-from perfsys._perfsys import ioctl_ID as ID
-from perfsys._perfsys import ioctl_MODIFY_ATTRIBUTES as MODIFY_ATTRIBUTES
-from perfsys._perfsys import ioctl_PAUSE_OUTPUT as PAUSE_OUTPUT
-from perfsys._perfsys import ioctl_PERIOD as PERIOD
-from perfsys._perfsys import ioctl_QUERY_BPF as QUERY_BPF
-from perfsys._perfsys import ioctl_REFRESH as REFRESH
-from perfsys._perfsys import ioctl_RESET as RESET
-from perfsys._perfsys import ioctl_SET_BPF as SET_BPF
-from perfsys._perfsys import ioctl_SET_FILTER as SET_FILTER
-from perfsys._perfsys import ioctl_SET_OUTPUT as SET_OUTPUT
+from perfsys._perfsys import PERF_IOC_FLAG_GROUP, _ioctls
+
+ENABLE = _ioctls["ENABLE"]
+DISABLE = _ioctls["DISABLE"]
+REFRESH = _ioctls["REFRESH"]
+RESET = _ioctls["RESET"]
+PERIOD = _ioctls["PERIOD"]
+SET_OUTPUT = _ioctls["SET_OUTPUT"]
+SET_FILTER = _ioctls["SET_FILTER"]
+ID = _ioctls["ID"]
+SET_BPF = _ioctls["SET_BPF"]
+PAUSE_OUTPUT = _ioctls["PAUSE_OUTPUT"]
+QUERY_BPF = _ioctls["QUERY_BPF"]
+MODIFY_ATTRIBUTES = _ioctls["MODIFY_ATTRIBUTES"]
 
 __all__ = [
     "DISABLE",

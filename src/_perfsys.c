@@ -2239,6 +2239,7 @@ core_clear(core_state *s)
 #define BPF_TAG_SIZE 8u                  /* from linux/bpf.h */
 #define DECODE_BUILD_ID_MAX 20u          /* build_id[20] in PERF_RECORD_MMAP2 */
 #define DECODE_TRAILER_NFIELDS 7
+#define DECODE_IP_CACHE 1024             /* entries of a Decoder's callchain int cache */
 
 /* The bits of sample_type whose fields make up the sample_id trailer. */
 #define DECODE_TRAILER_BITS (PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ID | \
@@ -2263,6 +2264,11 @@ typedef struct {
     decode_config *cfg;          /* sorted by id when !uniform */
     Py_ssize_t ncfg;
     int uniform;                 /* every config lays records out the same way */
+    /* The ints of recently seen callchain addresses: a profile's stacks repeat, and
+       an int taken from here costs an incref instead of an allocation. Direct
+       mapped; guarded like the rest of the Decoder (GIL or critical section). */
+    uint64_t ip_key[DECODE_IP_CACHE];
+    PyObject *ip_int[DECODE_IP_CACHE];
 } DecoderObject;
 
 /* ---- record types ---- */
@@ -2670,15 +2676,70 @@ sample_asdict(PyObject *op, PyObject *unused)
     return d;
 }
 
+/* SampleRecord(iterable): from the values of every field, in order (None for an
+   absent one), as a PyStructSequence is made; what pickling calls. */
+static PyObject *
+sample_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
+{
+    if ((kwargs != NULL && PyDict_Size(kwargs) != 0) || PyTuple_Size(args) != 1) {
+        PyErr_SetString(PyExc_TypeError, "SampleRecord() takes exactly one argument, "
+                                         "an iterable of its field values");
+        return NULL;
+    }
+    PyObject *t = PySequence_Tuple(PyTuple_GetItem(args, 0));
+    if (t == NULL) {
+        return NULL;
+    }
+    if (PyTuple_Size(t) != S_NFIELDS) {
+        PyErr_Format(PyExc_TypeError, "SampleRecord() takes a %d-sequence (%zd given)",
+                     S_NFIELDS, PyTuple_Size(t));
+        Py_DECREF(t);
+        return NULL;
+    }
+    uint64_t mask = 0;
+    for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+        if (PyTuple_GetItem(t, i) != Py_None) {
+            mask |= 1ull << i;
+        }
+    }
+    SampleObject *r = sample_alloc(tp, mask);
+    if (r != NULL) {
+        for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
+            PyObject *v = PyTuple_GetItem(t, i);
+            if (v != Py_None) {
+                Py_INCREF(v);
+                r->items[sample_slot(mask, i)] = v;
+            }
+        }
+    }
+    Py_DECREF(t);
+    return (PyObject *)r;
+}
+
+static PyObject *
+sample_reduce(PyObject *op, PyObject *unused)
+{
+    (void)unused;
+    PyObject *t = sample_as_tuple(op);
+    if (t == NULL) {
+        return NULL;
+    }
+    PyObject *r = Py_BuildValue("(O(N))", (PyObject *)Py_TYPE(op), t);
+    return r;
+}
+
 static PyMethodDef sample_methods[] = {
     {"_asdict", sample_asdict, METH_NOARGS,
      "_asdict($self, /)\n--\n\nA dict of the record's fields, in order."},
+    {"__reduce__", sample_reduce, METH_NOARGS,
+     "__reduce__($self, /)\n--\n\nPickle as SampleRecord(tuple(self))."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef sample_getset[S_NFIELDS + 1];
 
 static PyType_Slot sample_slots[] = {
+    {Py_tp_new, sample_tp_new},
     {Py_tp_dealloc, sample_dealloc},
     {Py_tp_repr, sample_repr},
     {Py_tp_hash, sample_hash},
@@ -2691,6 +2752,7 @@ static PyType_Slot sample_slots[] = {
     {Py_mp_length, sample_length},
     {Py_mp_subscript, sample_subscript},
     {Py_tp_doc,
+     "SampleRecord(iterable, /)\n--\n\n"
      "PERF_RECORD_SAMPLE: one sample, a named tuple of every PERF_SAMPLE_* field in the\n"
      "kernel's order; a field whose bit is not in sample_type is None."},
     {0, NULL},
@@ -2699,7 +2761,7 @@ static PyType_Slot sample_slots[] = {
 static PyType_Spec sample_spec = {
     .name = "perfsys.SampleRecord",
     .basicsize = sizeof(SampleObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT,
     .slots = sample_slots,
 };
 
@@ -2898,6 +2960,36 @@ decode_u64_tuple(const unsigned char *p, size_t n)
             Py_DECREF(t);
             return NULL;
         }
+        PyTuple_SetItem(t, (Py_ssize_t)i, v);
+    }
+    return t;
+}
+
+/* A tuple of the n addresses at p (the caller checked n * 8 bytes are there),
+   their ints shared through the Decoder's cache. */
+static PyObject *
+decode_ip_tuple(DecoderObject *self, const unsigned char *p, size_t n)
+{
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = rd_u64(p + 8 * i);
+        size_t h = (size_t)((a ^ (a >> 10) ^ (a >> 20)) & (DECODE_IP_CACHE - 1));
+        PyObject *v = self->ip_int[h];
+        if (v == NULL || self->ip_key[h] != a) {
+            v = PyLong_FromUnsignedLongLong(a);
+            if (v == NULL) {
+                Py_DECREF(t);
+                return NULL;
+            }
+            PyObject *old = self->ip_int[h];
+            self->ip_int[h] = v;
+            self->ip_key[h] = a;
+            Py_XDECREF(old);
+        }
+        Py_INCREF(v);
         PyTuple_SetItem(t, (Py_ssize_t)i, v);
     }
     return t;
@@ -3164,7 +3256,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)nr);
             goto fail;
         }
-        SSET(S_CALLCHAIN, decode_u64_tuple(p, (size_t)nr));
+        SSET(S_CALLCHAIN, decode_ip_tuple(self, p, (size_t)nr));
         p += 8 * (size_t)nr;
     }
     else {
@@ -3556,7 +3648,7 @@ decode_other(DecoderObject *self, const decode_config *c, const unsigned char *r
                          (unsigned long long)nr);
             goto fail;
         }
-        SET(i++, decode_u64_tuple(p, (size_t)nr));
+        SET(i++, decode_ip_tuple(self, p, (size_t)nr));
         break;
     }
     default:
@@ -3591,14 +3683,17 @@ decode_one(DecoderObject *self, const unsigned char *rec, size_t size, Py_ssize_
     if (size % 8 != 0) {
         return decode_error(self->st, rec, size, at, "size is not a multiple of 8");
     }
-    const decode_config *c = decode_pick(self, rec, size, at);
-    if (c == NULL) {
+    const decode_config *picked = decode_pick(self, rec, size, at);
+    if (picked == NULL) {
         return NULL;
     }
+    /* A copy: an allocation below may run a finalizer that calls add(), which
+       moves the config array. */
+    decode_config c = *picked;
     if (type == PERF_RECORD_SAMPLE) {
-        return decode_sample(self, c, rec, size, at);
+        return decode_sample(self, &c, rec, size, at);
     }
-    return decode_other(self, c, rec, size, at);
+    return decode_other(self, &c, rec, size, at);
 }
 
 /* ---- the interfaces used by "ring" ---- */
@@ -3878,6 +3973,8 @@ decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->cfg = NULL;
     self->ncfg = 0;
     self->uniform = 1;
+    memset(self->ip_key, 0, sizeof(self->ip_key));
+    memset(self->ip_int, 0, sizeof(self->ip_int));
     if (self->st == NULL) {
         goto fail;
     }
@@ -3918,6 +4015,9 @@ decoder_dealloc(PyObject *op)
     DecoderObject *self = (DecoderObject *)op;
     PyTypeObject *tp = Py_TYPE(op);
     PyMem_Free(self->cfg);
+    for (size_t k = 0; k < DECODE_IP_CACHE; k++) {
+        Py_XDECREF(self->ip_int[k]);
+    }
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(op);
     Py_DECREF(tp);

@@ -8,7 +8,9 @@ layout in a comment.
 
 from __future__ import annotations
 
+import copy
 import ctypes
+import pickle
 import struct
 from typing import Any
 
@@ -652,7 +654,68 @@ def test_records_are_named_tuples() -> None:
         r.ip = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
         perfsys.SampleRecord()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="33-sequence"):
+        perfsys.SampleRecord((1, 2))
+    assert perfsys.SampleRecord(as_tuple) == r
+    again = pickle.loads(pickle.dumps(r))
+    assert type(again) is perfsys.SampleRecord and again == r and again.tid == 7
+    assert copy.copy(r) == r
     m = decoder.decode(record(C.PERF_RECORD_MMAP, struct.pack("=iiQQQ", 1, 2, 3, 4, 5) + b"x\0"
                               + b"\0" * 6))
     assert isinstance(m, tuple) and m.filename == "x"
     assert ctypes.sizeof(perfsys.perf_event_header) == 8
+
+
+def test_callchain_ints_are_right_when_cached_addresses_collide() -> None:
+    """The Decoder shares the ints of recent callchain addresses; addresses that map to
+    the same cache entry must still come out as themselves."""
+    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_CALLCHAIN))
+    addrs = [0x400000 + (k << 10) for k in range(64)] + [2**64 - 1 - k for k in range(64)]
+    data = b"".join(
+        record(C.PERF_RECORD_SAMPLE, struct.pack(f"=Q{len(chunk)}Q", len(chunk), *chunk))
+        for chunk in (addrs, addrs[::-1], addrs[::3], [addrs[0]] * 5)
+    )
+    got = [r.callchain for r in decoder.decode_all(data) + decoder.decode_all(data)]
+    assert got == [tuple(addrs), tuple(addrs[::-1]), tuple(addrs[::3]), (addrs[0],) * 5] * 2
+    deferred = record(C.PERF_RECORD_CALLCHAIN_DEFERRED,
+                      struct.pack("=QQ3Q", 1, 3, addrs[5], addrs[6], addrs[5] ^ 1))
+    assert decoder.decode(deferred).ips == (addrs[5], addrs[6], addrs[5] ^ 1)
+
+
+def test_finalizer_adding_events_during_decoding() -> None:
+    """A garbage collection inside decode_all may run a finalizer that calls add() (which
+    moves the Decoder's tables); the records decoded meanwhile stay right."""
+    import gc
+
+    ident = C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_CALLCHAIN | C.PERF_SAMPLE_REGS_USER
+    decoder = perfsys.Decoder({1: make_attr(ident, sample_regs_user=0b11),
+                               2: make_attr(ident | C.PERF_SAMPLE_IP)})
+    added = []
+
+    class Adder:
+        def __init__(self) -> None:
+            self.me = self  # a cycle, so only the collector frees it
+
+        def __del__(self) -> None:
+            n = 1000 + len(added)
+            decoder.add(n, make_attr(ident | C.PERF_SAMPLE_TIME))
+            added.append(n)
+
+    data = b"".join(
+        record(C.PERF_RECORD_SAMPLE, struct.pack("=QQ2QQ2Q", 1, 2, 0x10 + i, 0x20 + i,
+                                                 C.PERF_SAMPLE_REGS_ABI_64, i, 7))
+        for i in range(300)
+    )
+    old = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        for _ in range(20):
+            for _ in range(50):
+                Adder()
+            got = decoder.decode_all(data)
+            assert [r.callchain for r in got] == [(0x10 + i, 0x20 + i) for i in range(300)]
+            assert [r.regs_user for r in got] == [(i, 7) for i in range(300)]
+    finally:
+        gc.set_threshold(*old)
+        gc.collect()
+    assert added and len(decoder.ids) == 2 + len(added)

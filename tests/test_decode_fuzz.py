@@ -197,3 +197,32 @@ def test_mutated_records_only_raise(data: st.DataObject) -> None:
         elif how == "cut":
             del rec[data.draw(st.integers(0, len(rec))):]
     _try(perfsys.Decoder(make_attr(**cfg)), bytes(rec))
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.data())
+def test_several_events_route_and_only_raise(data: st.DataObject) -> None:
+    """Events laid out differently, told apart by IDENTIFIER: each sample decodes with its
+    own event's layout, and mutated records only raise."""
+    sample_id_all = data.draw(st.booleans())
+    cfgs = {}
+    for ident in data.draw(st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=4,
+                                    unique=True)):
+        cfg = data.draw(configs())
+        cfg["sample_type"] |= C.PERF_SAMPLE_IDENTIFIER
+        cfg["sample_id_all"] = sample_id_all
+        cfgs[ident] = cfg
+    decoder = perfsys.Decoder({i: make_attr(**cfg) for i, cfg in cfgs.items()})
+    assert decoder.ids == tuple(sorted(cfgs))
+    ident = data.draw(st.sampled_from(sorted(cfgs)))
+    body, want = data.draw(samples(cfgs[ident]))
+    body = struct.pack("=Q", ident) + body[8:]
+    want["identifier"] = ident
+    if len(body) % 8 == 0:
+        _check(decoder.decode(record(C.PERF_RECORD_SAMPLE, body)), want)
+    rec = bytearray(record(data.draw(st.integers(1, C.PERF_RECORD_MAX)),
+                           body + b"\0" * (-len(body) % 8)))
+    for _ in range(data.draw(st.integers(0, 4))):
+        i = data.draw(st.integers(0, len(rec) - 1))
+        rec[i] = data.draw(st.integers(0, 255))
+    _try(decoder, bytes(rec))

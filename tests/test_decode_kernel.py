@@ -196,3 +196,30 @@ def test_identifier_routes_differently_laid_out_events() -> None:
         else:
             assert r.pid is None and r.raw is None and r.time is not None
             assert r.callchain[0] in (C.PERF_CONTEXT_KERNEL, C.PERF_CONTEXT_USER)
+
+
+def test_lost_records_decode_with_their_trailer() -> None:
+    st = C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_RAW
+    fd = open_getpid_tracepoint(sample_type=st, sample_id_all=1)
+    decoder = perfsys.Decoder(make_attr(type=C.PERF_TYPE_TRACEPOINT, sample_type=st,
+                                        sample_id_all=1))
+    try:
+        ident = ioctls.ID(fd)
+        with perfsys.RingBuffer(fd, 1) as ring:
+            ioctls.ENABLE(fd)
+            getpid_n(1000)  # far more than one page holds
+            recs = ring.read(decoder=decoder)
+            getpid_n(10)  # room again: the kernel first reports what it dropped
+            ioctls.DISABLE(fd)
+            recs += ring.read(decoder=decoder)
+            lost_total = ring.lost
+    finally:
+        os.close(fd)
+    lost = [r for r in recs if isinstance(r, perfsys.LostRecord)]
+    samples = [r for r in recs if isinstance(r, perfsys.SampleRecord)]
+    assert lost and all(r.id == r.sample_identifier == ident for r in lost)
+    assert all((r.sample_pid, r.sample_tid) == (os.getpid(), threading.get_native_id())
+               for r in lost)
+    assert sum(r.lost for r in lost) == lost_total
+    assert len(samples) + lost_total == 1010
+    assert all(r.identifier == ident and len(r.raw) > 0 for r in samples)

@@ -1,6 +1,6 @@
 """Stubs for perfsys._perfsys, the C extension."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import (
     Any,
     ClassVar,
@@ -291,6 +291,7 @@ class SampleRecord:
     data_page_size: int | None
     code_page_size: int | None
     aux: bytes | None
+    def __new__(cls, iterable: Iterable[Any], /) -> Self: ...
     def __len__(self) -> int: ...
     @overload
     def __getitem__(self, index: SupportsIndex, /) -> Any: ...

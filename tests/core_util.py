@@ -1,44 +1,13 @@
-"""Helpers shared by the core tests: attrs, workloads, a ring read with mmap."""
+"""Helpers of the core tests: workloads, a ring read with Python's mmap."""
 
 from __future__ import annotations
 
-import ctypes
 import mmap
-import os
 import struct
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+
+from support import PAGE
 
 import perfsys
-from perfsys import constants as C
-
-PAGE = mmap.PAGESIZE
-TRACEFS = Path("/sys/kernel/tracing")
-
-
-def attr(type_: int, config: int, **fields: int) -> perfsys.perf_event_attr:
-    """A perf_event_attr with size preset (by the generated struct) and fields set."""
-    a = perfsys.perf_event_attr()
-    a.type = type_
-    a.config = config
-    for name, value in fields.items():
-        setattr(a, name, value)
-    return a
-
-
-def sw(config: int, **fields: int) -> perfsys.perf_event_attr:
-    return attr(C.PERF_TYPE_SOFTWARE, config, **fields)
-
-
-@contextmanager
-def opened(a: perfsys.perf_event_attr, pid: int = 0, cpu: int = -1, group_fd: int = -1,
-           flags: int = 0) -> Iterator[int]:
-    fd = perfsys.perf_event_open(a, pid, cpu, group_fd, flags)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 def touch_pages(n: int) -> None:
@@ -57,12 +26,6 @@ def spin(n: int = 200_000) -> int:
     for i in range(n):
         total += i * i
     return total
-
-
-def tracepoint_id(name: str) -> int:
-    """The id of "group:event" from tracefs; mounts nothing (bootstrap does)."""
-    group, event = name.split(":")
-    return int((TRACEFS / "events" / group / event / "id").read_text())
 
 
 class Ring:
@@ -97,5 +60,3 @@ class Ring:
     def close(self) -> None:
         self.map.close()
 
-
-libc = ctypes.CDLL(None, use_errno=True)

@@ -63,8 +63,8 @@ def test_list_shows_every_pmu_with_its_type() -> None:
 def test_list_marks_what_cannot_open() -> None:
     r = run_cli("list")
     line = next(x for x in r.stdout.splitlines() if x.strip().startswith("cpu-cycles OR cycles"))
-    attr = perfsys.perf_event_attr()
-    attr.type, attr.config, attr.disabled = C.PERF_TYPE_HARDWARE, C.PERF_COUNT_HW_CPU_CYCLES, 1
+    attr = perfsys.perf_event_attr(type=C.PERF_TYPE_HARDWARE, config=C.PERF_COUNT_HW_CPU_CYCLES,
+                                   disabled=1)
     try:
         os.close(perfsys.perf_event_open(attr, 0, -1))
     except OSError as err:

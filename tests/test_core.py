@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from core_util import opened, spin, sw, touch_pages
+from core_util import spin, touch_pages
+from support import opened
 
 import perfsys
 from perfsys import constants as C
@@ -28,7 +29,9 @@ GROUP = C.PERF_FORMAT_GROUP
 
 
 def test_task_clock_grows_with_work() -> None:
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=TE | TR)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK,
+                                        read_format=TE | TR)) as fd:
         first = perfsys.read(fd, TE | TR)
         spin()
         second = perfsys.read(fd, TE | TR)
@@ -43,14 +46,16 @@ def test_task_clock_grows_with_work() -> None:
 
 
 def test_read_value_matches_read() -> None:
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, disabled=1)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK, disabled=1)) as fd:
         assert perfsys.read_value(fd) == 0
         assert perfsys.read(fd) == (0, None, None, None, None)
 
 
 @pytest.mark.parametrize("pages", [64, 300])
 def test_page_faults_count_the_pages_touched(pages: int) -> None:
-    with opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS, disabled=1)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_PAGE_FAULTS, disabled=1)) as fd:
         touch_pages(1)  # warm the code path outside the counted window
         perfsys.ioctls.ENABLE(fd)
         touch_pages(pages)
@@ -60,7 +65,8 @@ def test_page_faults_count_the_pages_touched(pages: int) -> None:
 
 
 def test_context_switches_count_sleeps() -> None:
-    with opened(sw(C.PERF_COUNT_SW_CONTEXT_SWITCHES)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_CONTEXT_SWITCHES)) as fd:
         for _ in range(10):
             time.sleep(0.001)
         count = perfsys.read_value(fd)
@@ -68,10 +74,8 @@ def test_context_switches_count_sleeps() -> None:
 
 
 def test_hardware_cycles_or_enoent() -> None:
-    a = perfsys.perf_event_attr()
-    a.type = C.PERF_TYPE_HARDWARE
-    a.config = C.PERF_COUNT_HW_INSTRUCTIONS
-    a.exclude_kernel = 1
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_HARDWARE, config=C.PERF_COUNT_HW_INSTRUCTIONS,
+                                exclude_kernel=1)
     try:
         fd = perfsys.perf_event_open(a, 0, -1)
     except FileNotFoundError as e:
@@ -90,9 +94,14 @@ def test_hardware_cycles_or_enoent() -> None:
 
 def test_group_read_with_ids() -> None:
     rf = GROUP | ID | TE | TR | LOST
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=rf, disabled=1)) as leader, \
-            opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS, read_format=rf), group_fd=leader) as pf, \
-            opened(sw(C.PERF_COUNT_SW_CONTEXT_SWITCHES, read_format=rf),
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK, read_format=rf,
+                                        disabled=1)) as leader, \
+            opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                           config=C.PERF_COUNT_SW_PAGE_FAULTS, read_format=rf),
+                   group_fd=leader) as pf, \
+            opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                           config=C.PERF_COUNT_SW_CONTEXT_SWITCHES, read_format=rf),
                    group_fd=leader) as cs:
         perfsys.ioctls.ENABLE(leader, perfsys.ioctls.PERF_IOC_FLAG_GROUP)
         touch_pages(100)
@@ -111,8 +120,11 @@ def test_group_read_with_ids() -> None:
 
 
 def test_group_without_times() -> None:
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=GROUP)) as leader, \
-            opened(sw(C.PERF_COUNT_SW_DUMMY, read_format=GROUP), group_fd=leader):
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK,
+                                        read_format=GROUP)) as leader, \
+            opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY,
+                                           read_format=GROUP), group_fd=leader):
         g = perfsys.read(leader, GROUP)
     assert g.time_enabled is None and g.time_running is None
     assert len(g.values) == 2
@@ -123,10 +135,14 @@ def test_large_group_outgrows_the_stack_buffer() -> None:
     rf = GROUP | ID | LOST
     fds: list[int] = []
     try:
-        leader = perfsys.perf_event_open(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=rf), 0, -1)
+        leader = perfsys.perf_event_open(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                                                 config=C.PERF_COUNT_SW_TASK_CLOCK,
+                                                                 read_format=rf), 0, -1)
         fds.append(leader)
         for _ in range(199):
-            fds.append(perfsys.perf_event_open(sw(C.PERF_COUNT_SW_DUMMY, read_format=rf), 0,
+            fds.append(perfsys.perf_event_open(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                                                       config=C.PERF_COUNT_SW_DUMMY,
+                                                                       read_format=rf), 0,
                                                -1, leader))
         g = perfsys.read(leader, rf)
         assert len(g.values) == 200  # 24 + 200 * 24 bytes: more than 4096
@@ -143,7 +159,8 @@ def test_large_group_outgrows_the_stack_buffer() -> None:
 
 @pytest.mark.parametrize("rf", range(32))
 def test_every_read_format(rf: int) -> None:
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=rf)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK, read_format=rf)) as fd:
         got = perfsys.read(fd, rf)
         buf = bytearray(256)
         n = perfsys.read_into(fd, buf)
@@ -166,7 +183,9 @@ def test_every_read_format(rf: int) -> None:
 
 
 def test_read_format_mismatch_is_valueerror() -> None:
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=TE | ID)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK,
+                                        read_format=TE | ID)) as fd:
         with pytest.raises(ValueError, match="returned 24 bytes, but read_format 0x1 describes 16"):
             perfsys.read(fd, TE)
         with pytest.raises(OSError) as e:
@@ -194,7 +213,8 @@ def test_decode_read_rejects_short_and_long_data() -> None:
 
 def test_cpu_wide_event() -> None:
     # pid=-1, cpu=0: everything on cpu 0 (root, or perf_event_paranoid <= 0)
-    with opened(sw(C.PERF_COUNT_SW_CPU_CLOCK), pid=-1, cpu=0) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_CPU_CLOCK), pid=-1, cpu=0) as fd:
         time.sleep(0.01)
         assert perfsys.read_value(fd) > 0
 
@@ -205,7 +225,9 @@ def test_this_thread_on_one_cpu() -> None:
     old = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {first})
     try:
-        with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK), pid=0, cpu=first) as fd:
+        with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                            config=C.PERF_COUNT_SW_TASK_CLOCK),
+                    pid=0, cpu=first) as fd:
             spin(50_000)
             assert perfsys.read_value(fd) > 0
     finally:
@@ -216,7 +238,9 @@ def test_child_process() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read(1);"
                               "[i * i for i in range(300000)]"], stdin=subprocess.PIPE)
     try:
-        with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=TE), pid=child.pid) as fd:
+        with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                            config=C.PERF_COUNT_SW_TASK_CLOCK, read_format=TE),
+                    pid=child.pid) as fd:
             before = perfsys.read(fd, TE).value
             assert child.stdin is not None
             child.stdin.write(b"x")
@@ -232,29 +256,33 @@ def test_child_process() -> None:
 
 def test_pid_and_cpu_both_any_is_einval() -> None:
     with pytest.raises(OSError) as e:
-        perfsys.perf_event_open(sw(C.PERF_COUNT_SW_TASK_CLOCK), -1, -1)
+        perfsys.perf_event_open(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                                        config=C.PERF_COUNT_SW_TASK_CLOCK), -1, -1)
     assert e.value.errno == errno.EINVAL
     assert "perf_event_open(type=1, config=0x1, pid=-1, cpu=-1" in str(e.value)
     assert "pid=-1 needs a cpu" in str(e.value)
 
 
 def test_cloexec_flag() -> None:
-    with opened(sw(C.PERF_COUNT_SW_DUMMY), flags=C.PERF_FLAG_FD_CLOEXEC) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY),
+                flags=C.PERF_FLAG_FD_CLOEXEC) as fd:
         assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
-    with opened(sw(C.PERF_COUNT_SW_DUMMY)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as fd:
         assert not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
 
 
 def test_keywords() -> None:
-    fd = perfsys.perf_event_open(attr=sw(C.PERF_COUNT_SW_DUMMY), pid=0, cpu=-1, group_fd=-1,
+    dummy = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY)
+    fd = perfsys.perf_event_open(attr=dummy, pid=0, cpu=-1, group_fd=-1,
                                  flags=C.PERF_FLAG_FD_CLOEXEC)
     os.close(fd)
     with pytest.raises(TypeError, match="unexpected keyword argument 'gruop_fd'"):
-        perfsys.perf_event_open(sw(C.PERF_COUNT_SW_DUMMY), 0, -1, gruop_fd=-1)  # type: ignore[call-arg]
+        perfsys.perf_event_open(dummy, 0, -1, gruop_fd=-1)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="multiple values for argument 'pid'"):
-        perfsys.perf_event_open(sw(C.PERF_COUNT_SW_DUMMY), 0, -1, pid=0)  # type: ignore[misc]
+        perfsys.perf_event_open(dummy, 0, -1, pid=0)  # type: ignore[misc]
     with pytest.raises(TypeError, match="missing required argument 'cpu'"):
-        perfsys.perf_event_open(sw(C.PERF_COUNT_SW_DUMMY), 0)  # type: ignore[call-arg]
+        perfsys.perf_event_open(dummy, 0)  # type: ignore[call-arg]
 
 
 # -- attr buffers and their size ---------------------------------------------------------
@@ -312,7 +340,7 @@ def test_e2big_reports_the_size_the_kernel_wrote_back() -> None:
 
 
 def test_out_of_range_and_wrong_type_ints() -> None:
-    a = sw(C.PERF_COUNT_SW_DUMMY)
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY)
     with pytest.raises(OverflowError):
         perfsys.perf_event_open(a, 2**31, -1)
     with pytest.raises(OverflowError):
@@ -334,7 +362,7 @@ def test_out_of_range_and_wrong_type_ints() -> None:
 
 
 def test_bad_group_fd() -> None:
-    a = sw(C.PERF_COUNT_SW_DUMMY)
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY)
     with pytest.raises(OSError) as e:
         perfsys.perf_event_open(a, 0, -1, 1000)
     assert e.value.errno == errno.EBADF and "group_fd 1000" in str(e.value)
@@ -350,14 +378,17 @@ def test_bad_group_fd() -> None:
 
 def test_no_such_process() -> None:
     with pytest.raises(ProcessLookupError, match="no process 2147483647"):
-        perfsys.perf_event_open(sw(C.PERF_COUNT_SW_DUMMY), 2**31 - 1, -1)
+        perfsys.perf_event_open(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                                        config=C.PERF_COUNT_SW_DUMMY),
+                                2**31 - 1, -1)
 
 
 # -- reads of bad fds ---------------------------------------------------------------
 
 
 def test_reads_of_bad_fds() -> None:
-    with opened(sw(C.PERF_COUNT_SW_DUMMY)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as fd:
         pass
     for f in (perfsys.read_value, perfsys.read):
         with pytest.raises(OSError) as e:
@@ -394,7 +425,8 @@ def test_fileno_objects_are_accepted() -> None:
         def fileno(self) -> int:
             return self.fd
 
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK)) as fd:
         assert perfsys.read_value(Holder(fd)) > 0  # type: ignore[arg-type]
 
 
@@ -420,7 +452,8 @@ def test_permission_error_says_what_would_allow_it() -> None:
             os.setgid(65534)
             os.setuid(65534)
             lines = []
-            a = sw(C.PERF_COUNT_SW_TASK_CLOCK)
+            a = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK)
             for exclude in (0, 1):
                 a.exclude_kernel = a.exclude_hv = exclude
                 try:
@@ -474,7 +507,7 @@ def hook(event, args):
         if event == "perfsys.ioctl" and args[1] == "RESET":
             raise RuntimeError("refused by the hook")
 sys.addaudithook(hook)
-a = perfsys.perf_event_attr(); a.type = 1; a.config = 9
+a = perfsys.perf_event_attr(type=1, config=9)
 fd = perfsys.perf_event_open(a, 0, -1)
 perfsys.ioctls.ENABLE(fd)
 try:

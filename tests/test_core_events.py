@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from core_util import TRACEFS, attr, libc, opened, tracepoint_id
+from support import SYS_NR, TRACEFS, getpid_n, libc, opened, tracepoint_id
 
 import perfsys
 from perfsys import constants as C
@@ -26,21 +26,15 @@ def _tracepoint(name: str, **fields: int) -> perfsys.perf_event_attr:
         tp = tracepoint_id(name)
     except FileNotFoundError:
         pytest.skip(f"this kernel has no tracepoint {name}")
-    return attr(C.PERF_TYPE_TRACEPOINT, tp, disabled=1, **fields)
-
-
-def _getpid_n(n: int) -> None:
-    getpid = libc.getpid  # a real system call each time (glibc caches nothing since 2.25)
-    for _ in range(n):
-        getpid()
+    return perfsys.perf_event_attr(type=C.PERF_TYPE_TRACEPOINT, config=tp, disabled=1, **fields)
 
 
 @pytest.mark.parametrize("n", [1, 17, 100])
 def test_tracepoint_counts_exactly_the_calls_made(n: int) -> None:
     with opened(_tracepoint("syscalls:sys_enter_getpid")) as fd:
-        _getpid_n(3)  # outside the window
+        getpid_n(3)  # outside the window
         ioctls.ENABLE(fd)
-        _getpid_n(n)
+        getpid_n(n)
         ioctls.DISABLE(fd)
         assert perfsys.read_value(fd) == n
 
@@ -79,7 +73,7 @@ def test_set_filter_that_does_not_parse() -> None:
 
 # -- BPF: a two-instruction tracepoint program loaded with bpf(2) ----------------
 
-SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
+SYS_BPF = SYS_NR.get("bpf")
 BPF_PROG_LOAD, BPF_OBJ_GET_INFO_BY_FD, BPF_PROG_TYPE_TRACEPOINT = 5, 15, 5
 
 
@@ -121,7 +115,7 @@ def _count_getpid_with(a: perfsys.perf_event_attr, prog: int) -> tuple[int, int]
             ioctls.SET_BPF(fd, prog)
         assert e.value.errno == errno.EEXIST and "attached already" in str(e.value)
         ioctls.ENABLE(fd)
-        _getpid_n(11)
+        getpid_n(11)
         ioctls.DISABLE(fd)
         count, ids = perfsys.read_value(fd), ioctls.QUERY_BPF(fd)
         assert ioctls.QUERY_BPF(fd, 0) == (1, ())
@@ -155,7 +149,8 @@ def test_set_bpf_and_query_bpf() -> None:
 
 
 def test_set_bpf_refuses_a_software_counter_with_a_non_bpf_fd() -> None:
-    with opened(attr(C.PERF_TYPE_SOFTWARE, C.PERF_COUNT_SW_DUMMY)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as fd:
         with pytest.raises(OSError) as e:
             ioctls.SET_BPF(fd, fd)  # not a BPF program
         assert e.value.errno in (errno.EINVAL, errno.EBADF)
@@ -227,8 +222,8 @@ def test_uprobe_counts_calls_of_a_function(tmp_path: Path, calls: int) -> None:
     if binary.read_bytes()[4:6] != b"\x02\x01":
         pytest.skip("the ELF reader here handles 64-bit little-endian binaries only")
     path = ctypes.create_string_buffer(str(binary).encode())
-    a = attr(_uprobe_type(), 0, config1=ctypes.addressof(path),
-             config2=_elf_file_offset(binary, "perfsys_target"))
+    a = perfsys.perf_event_attr(type=_uprobe_type(), config=0, config1=ctypes.addressof(path),
+                                config2=_elf_file_offset(binary, "perfsys_target"))
     child = subprocess.Popen([str(binary), str(calls)], stdin=subprocess.PIPE)
     try:
         with opened(a, pid=child.pid) as fd:
@@ -245,7 +240,8 @@ def test_uprobe_counts_calls_of_a_function(tmp_path: Path, calls: int) -> None:
 
 def test_uprobe_on_a_missing_file() -> None:
     path = ctypes.create_string_buffer(b"/nonexistent/perfsys-binary")
-    a = attr(_uprobe_type(), 0, config1=ctypes.addressof(path), config2=0)
+    a = perfsys.perf_event_attr(type=_uprobe_type(), config=0, config1=ctypes.addressof(path),
+                                config2=0)
     with pytest.raises(FileNotFoundError) as e:
         perfsys.perf_event_open(a, 0, -1)
     assert "perf_event_open(type=" in str(e.value)

@@ -6,9 +6,9 @@ import errno
 import struct
 import tracemalloc
 
-from core_util import opened, sw
 from hypothesis import given
 from hypothesis import strategies as st
+from support import opened
 
 import perfsys
 from perfsys import constants as C
@@ -53,8 +53,10 @@ def test_group_blocks_round_trip(members: list[tuple[int, int, int]], enabled: i
 
 def test_no_memory_growth_over_many_calls() -> None:
     rf = C.PERF_FORMAT_GROUP | C.PERF_FORMAT_ID | C.PERF_FORMAT_TOTAL_TIME_ENABLED
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=rf)) as fd, \
-            opened(sw(C.PERF_COUNT_SW_DUMMY, read_format=rf), group_fd=fd):
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK, read_format=rf)) as fd, \
+            opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY,
+                                           read_format=rf), group_fd=fd):
 
         def once() -> None:
             perfsys.read(fd, rf)

@@ -9,7 +9,8 @@ import struct
 import time
 
 import pytest
-from core_util import Ring, attr, opened, spin, sw, touch_pages
+from core_util import Ring, spin, touch_pages
+from support import opened
 
 import perfsys
 from perfsys import constants as C
@@ -35,7 +36,8 @@ def test_request_numbers_are_the_compilers() -> None:
 
 
 def test_enable_disable() -> None:
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, disabled=1)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK, disabled=1)) as fd:
         spin(20_000)
         assert perfsys.read_value(fd) == 0
         ioctls.ENABLE(fd)
@@ -48,8 +50,12 @@ def test_enable_disable() -> None:
 
 
 def test_group_flag_enables_and_disables_the_whole_group() -> None:
-    with opened(sw(C.PERF_COUNT_SW_CONTEXT_SWITCHES, disabled=1)) as leader, \
-            opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS, disabled=1), group_fd=leader) as member:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_CONTEXT_SWITCHES,
+                                        disabled=1)) as leader, \
+            opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                           config=C.PERF_COUNT_SW_PAGE_FAULTS, disabled=1),
+                   group_fd=leader) as member:
         ioctls.ENABLE(leader)  # the leader alone: the member stays off
         touch_pages(20)
         assert perfsys.read_value(member) == 0
@@ -68,7 +74,8 @@ def test_group_flag_enables_and_disables_the_whole_group() -> None:
 
 
 def test_reset() -> None:
-    with opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_PAGE_FAULTS)) as fd:
         touch_pages(30)
         assert perfsys.read_value(fd) >= 30
         ioctls.RESET(fd)
@@ -80,7 +87,9 @@ def test_reset() -> None:
 
 @pytest.mark.parametrize("n", [1, 3, 7])
 def test_refresh_stops_after_n_overflows(n: int) -> None:
-    with opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS, sample_period=1, disabled=1)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_PAGE_FAULTS, sample_period=1,
+                                        disabled=1)) as fd:
         ioctls.REFRESH(fd, n)
         touch_pages(50)
         assert perfsys.read_value(fd) == n  # one fault per overflow, then disabled
@@ -89,7 +98,8 @@ def test_refresh_stops_after_n_overflows(n: int) -> None:
 
 
 def test_refresh_needs_a_sampling_event() -> None:
-    with opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS, disabled=1)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_PAGE_FAULTS, disabled=1)) as fd:
         with pytest.raises(OSError) as e:
             ioctls.REFRESH(fd, 1)
         assert e.value.errno == errno.EINVAL
@@ -97,7 +107,9 @@ def test_refresh_needs_a_sampling_event() -> None:
 
 
 def test_period_changes_how_many_events_make_an_overflow() -> None:
-    with opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS, sample_period=10, disabled=1)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_PAGE_FAULTS, sample_period=10,
+                                        disabled=1)) as fd:
         ioctls.REFRESH(fd, 1)  # disable after one overflow = one period of faults
         touch_pages(100)
         assert perfsys.read_value(fd) == 10
@@ -117,8 +129,10 @@ def test_period_changes_how_many_events_make_an_overflow() -> None:
 
 def test_id_is_the_read_format_id() -> None:
     rf = C.PERF_FORMAT_ID
-    with opened(sw(C.PERF_COUNT_SW_DUMMY, read_format=rf)) as a, \
-            opened(sw(C.PERF_COUNT_SW_DUMMY, read_format=rf)) as b:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY,
+                                        read_format=rf)) as a, \
+            opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY,
+                                           read_format=rf)) as b:
         ida, idb = ioctls.ID(a), ioctls.ID(b)
         assert ida != idb
         assert perfsys.read(a, rf).id == ida
@@ -136,8 +150,11 @@ def _samples_by_id(records: list[tuple[int, bytes]]) -> dict[int, int]:
 
 def test_set_output_redirects_records_into_another_ring() -> None:
     sampling = {"sample_period": 1, "sample_type": C.PERF_SAMPLE_IDENTIFIER}
-    with opened(sw(C.PERF_COUNT_SW_DUMMY, **sampling)) as owner, \
-            opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS, disabled=1, **sampling)) as faults:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY,
+                                        **sampling)) as owner, \
+            opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                           config=C.PERF_COUNT_SW_PAGE_FAULTS, disabled=1,
+                                           **sampling)) as faults:
         ring = Ring(owner)
         try:
             ioctls.SET_OUTPUT(faults, owner)
@@ -154,8 +171,10 @@ def test_set_output_redirects_records_into_another_ring() -> None:
 
 
 def test_set_output_refuses_a_target_on_another_cpu() -> None:
-    with opened(sw(C.PERF_COUNT_SW_DUMMY), pid=-1, cpu=0) as owner, \
-            opened(sw(C.PERF_COUNT_SW_DUMMY)) as other:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY), pid=-1, cpu=0) as owner, \
+            opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                           config=C.PERF_COUNT_SW_DUMMY)) as other:
         with pytest.raises(OSError) as e:
             ioctls.SET_OUTPUT(other, owner)
         assert e.value.errno == errno.EINVAL and "same cpu" in str(e.value)
@@ -165,8 +184,9 @@ def test_set_output_refuses_a_target_on_another_cpu() -> None:
 
 def test_pause_output_stops_records_and_counts_them_lost() -> None:
     rf = C.PERF_FORMAT_LOST
-    a = sw(C.PERF_COUNT_SW_PAGE_FAULTS, sample_period=1, read_format=rf, disabled=1,
-           sample_type=C.PERF_SAMPLE_IDENTIFIER)
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_PAGE_FAULTS,
+                                sample_period=1, read_format=rf, disabled=1,
+                                sample_type=C.PERF_SAMPLE_IDENTIFIER)
     with opened(a) as fd:
         ring = Ring(fd)
         try:
@@ -188,7 +208,8 @@ def test_pause_output_stops_records_and_counts_them_lost() -> None:
 
 
 def test_pause_output_without_a_ring() -> None:
-    with opened(sw(C.PERF_COUNT_SW_DUMMY)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as fd:
         with pytest.raises(OSError) as e:
             ioctls.PAUSE_OUTPUT(fd, True)
         assert e.value.errno == errno.EINVAL
@@ -197,8 +218,10 @@ def test_pause_output_without_a_ring() -> None:
 
 
 def _breakpoint(addr: int, **fields: int) -> perfsys.perf_event_attr:
-    return attr(C.PERF_TYPE_BREAKPOINT, 0, bp_type=C.HW_BREAKPOINT_W, bp_addr=addr,
-                bp_len=C.HW_BREAKPOINT_LEN_8, exclude_kernel=1, exclude_hv=1, **fields)
+    return perfsys.perf_event_attr(type=C.PERF_TYPE_BREAKPOINT, config=0,
+                                   bp_type=C.HW_BREAKPOINT_W, bp_addr=addr,
+                                   bp_len=C.HW_BREAKPOINT_LEN_8, exclude_kernel=1, exclude_hv=1,
+                                   **fields)
 
 
 def test_breakpoint_counts_writes_and_modify_attributes_moves_it() -> None:
@@ -232,7 +255,7 @@ def test_breakpoint_counts_writes_and_modify_attributes_moves_it() -> None:
 
 
 def test_modify_attributes_is_for_breakpoints_only() -> None:
-    a = sw(C.PERF_COUNT_SW_DUMMY)
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY)
     with opened(a) as fd:
         with pytest.raises(OSError) as e:
             ioctls.MODIFY_ATTRIBUTES(fd, a)
@@ -255,7 +278,8 @@ ALL = [
 @pytest.mark.parametrize(("func", "args"), ALL, ids=[f.__name__ for f, _ in ALL])
 def test_bad_fds(func: object, args: tuple[object, ...]) -> None:
     name = func.__name__  # type: ignore[attr-defined]
-    with opened(sw(C.PERF_COUNT_SW_DUMMY)) as closed:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as closed:
         pass
     with pytest.raises(OSError) as e:
         func(closed, *args)  # type: ignore[operator]
@@ -278,7 +302,8 @@ def test_bad_fds(func: object, args: tuple[object, ...]) -> None:
 
 
 def test_argument_checks() -> None:
-    with opened(sw(C.PERF_COUNT_SW_DUMMY)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as fd:
         with pytest.raises(ValueError, match="flags=2 is out of range"):
             ioctls.ENABLE(fd, 2)
         with pytest.raises(TypeError):

@@ -8,7 +8,8 @@ import os
 import struct
 
 import pytest
-from core_util import PAGE, Ring, attr, opened, spin, sw
+from core_util import Ring, spin
+from support import PAGE, opened
 
 import perfsys
 from perfsys import constants as C
@@ -27,7 +28,9 @@ def _page_says_rdpmc(fd: int) -> bool:
 
 
 def test_software_counter_takes_the_read_path_and_says_so() -> None:
-    with opened(sw(C.PERF_COUNT_SW_TASK_CLOCK, read_format=TE_TR)) as fd, \
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_TASK_CLOCK,
+                                        read_format=TE_TR)) as fd, \
             perfsys.SelfCounter(fd, TE_TR) as counter:
         before = perfsys.read(fd, TE_TR).value
         value, enabled, running, path = counter.read()
@@ -43,14 +46,17 @@ def test_software_counter_takes_the_read_path_and_says_so() -> None:
 
 
 def test_times_are_none_without_them_in_read_format() -> None:
-    with opened(sw(C.PERF_COUNT_SW_PAGE_FAULTS)) as fd, perfsys.SelfCounter(fd) as counter:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_PAGE_FAULTS)) as fd, \
+            perfsys.SelfCounter(fd) as counter:
         value, enabled, running, path = counter.read()
         assert (enabled, running, path) == (None, None, "read")
         assert value == perfsys.read_value(fd)
 
 
 def test_hardware_counter_path_matches_the_page() -> None:
-    a = attr(C.PERF_TYPE_HARDWARE, C.PERF_COUNT_HW_INSTRUCTIONS, exclude_kernel=1, exclude_hv=1)
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_HARDWARE, config=C.PERF_COUNT_HW_INSTRUCTIONS,
+                                exclude_kernel=1, exclude_hv=1)
     try:
         fd = perfsys.perf_event_open(a, 0, -1)
     except FileNotFoundError:
@@ -67,7 +73,8 @@ def test_hardware_counter_path_matches_the_page() -> None:
 
 
 def test_close_and_context_manager() -> None:
-    with opened(sw(C.PERF_COUNT_SW_DUMMY)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as fd:
         counter = perfsys.SelfCounter(fd)
         assert not counter.closed and counter.fileno() == fd
         with counter:
@@ -81,7 +88,8 @@ def test_close_and_context_manager() -> None:
 
 
 def test_bad_arguments() -> None:
-    with opened(sw(C.PERF_COUNT_SW_DUMMY)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as fd:
         with pytest.raises(ValueError, match="PERF_FORMAT_GROUP"):
             perfsys.SelfCounter(fd, C.PERF_FORMAT_GROUP)
         with pytest.raises(ValueError, match="no PERF_FORMAT"):
@@ -104,7 +112,8 @@ def test_bad_arguments() -> None:
 
 
 def test_an_fd_with_a_ring_of_another_size() -> None:
-    with opened(sw(C.PERF_COUNT_SW_DUMMY)) as fd:
+    with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
+                                        config=C.PERF_COUNT_SW_DUMMY)) as fd:
         ring = Ring(fd, 2)
         try:
             with pytest.raises(OSError) as e:

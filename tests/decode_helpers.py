@@ -17,25 +17,6 @@ TRAILER_BITS = (
 )
 
 
-def make_attr(
-    sample_type: int = 0,
-    *,
-    read_format: int = 0,
-    sample_id_all: bool = False,
-    branch_sample_type: int = 0,
-    sample_regs_user: int = 0,
-    sample_regs_intr: int = 0,
-) -> perfsys.perf_event_attr:
-    attr = perfsys.perf_event_attr()
-    attr.sample_type = sample_type
-    attr.read_format = read_format
-    attr.sample_id_all = int(sample_id_all)
-    attr.branch_sample_type = branch_sample_type
-    attr.sample_regs_user = sample_regs_user
-    attr.sample_regs_intr = sample_regs_intr
-    return attr
-
-
 def record(type_: int, body: bytes, misc: int = 0) -> bytes:
     """A whole record: the generated perf_event_header, then `body`."""
     header = perfsys.perf_event_header(type=type_, misc=misc, size=8 + len(body))

@@ -1,22 +1,20 @@
-"""Helpers shared by the RingBuffer tests: opening events, ioctls, parsing records.
+"""Helpers of the RingBuffer tests: opening the getpid tracepoint, parsing records.
 
-Events are opened with ``perfsys.perf_event_open`` and ``perfsys.perf_event_attr`` where
-the package has them, else with a ctypes stand-in over the same kernel ABI. Records are
-parsed here with ``struct``, independently of the C decoder, so the tests check the ring
-against the kernel's layout rather than against the decoder.
+Records are parsed here with ``struct``, independently of the C decoder, so the tests
+check the ring against the kernel's layout rather than against the decoder.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import platform
-import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
+from support import perf_event_open, require_tracepoint_id
 
 import perfsys
 from perfsys import constants as C
@@ -60,76 +58,13 @@ CONTEXT_MAX = C.PERF_CONTEXT_MAX
 CONTEXT_KERNEL = C.PERF_CONTEXT_KERNEL
 CONTEXT_USER = C.PERF_CONTEXT_USER
 
-_SYS = {
-    "x86_64": {"getpid": 39, "getppid": 110},
-    "aarch64": {"getpid": 172, "getppid": 173},
-}[platform.machine()]
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-# -- attr and perf_event_open ---------------------------------------------------------
-
-
-def make_attr(**fields: int) -> perfsys.perf_event_attr:
-    """A zeroed perf_event_attr (size preset) with the given fields set."""
-    attr = perfsys.perf_event_attr()
-    for name, value in fields.items():
-        setattr(attr, name, value)
-    return attr
-
-
-def perf_event_open(attr: Any, pid: int, cpu: int, group_fd: int = -1, flags: int = 0) -> int:
-    """perfsys.perf_event_open with PERF_FLAG_FD_CLOEXEC added."""
-    return perfsys.perf_event_open(attr, pid, cpu, group_fd, flags | C.PERF_FLAG_FD_CLOEXEC)
-
-
-def syscall(name: str) -> int:
-    return int(_libc.syscall(_SYS[name]))
-
-
-def getpid_n(n: int) -> None:
-    """Make n real getpid system calls (no libc caching)."""
-    call = _libc.syscall
-    nr = _SYS["getpid"]
-    for _ in range(n):
-        call(nr)
-
-
-# -- tracefs --------------------------------------------------------------------------
-
-TRACEFS = Path("/sys/kernel/tracing")
-
-
-def tracepoint_dir(category: str, name: str) -> Path:
-    d = TRACEFS / "events" / category / name
-    if not d.is_dir():
-        import pytest
-
-        pytest.skip(f"no tracefs tracepoint {category}:{name} (tracefs not mounted?)")
-    return d
-
-
-def tracepoint_id(category: str, name: str) -> int:
-    return int((tracepoint_dir(category, name) / "id").read_text())
-
-
-def tracepoint_fields(category: str, name: str) -> dict[str, tuple[int, int, bool]]:
-    """field name -> (offset, size, signed) from the tracepoint's format file."""
-    text = (tracepoint_dir(category, name) / "format").read_text()
-    out = {}
-    for m in re.finditer(
-        r"field:[^;]*?(\w+)(?:\[\d*\])?;\s*offset:(\d+);\s*size:(\d+);\s*signed:(\d+);", text
-    ):
-        out[m.group(1)] = (int(m.group(2)), int(m.group(3)), m.group(4) == "1")
-    return out
+# -- the getpid tracepoint -------------------------------------------------------------
 
 
 def open_getpid_tracepoint(pid: int = 0, cpu: int = -1, **fields: int) -> int:
-    attr = make_attr(
+    attr = perfsys.perf_event_attr(
         type=PERF_TYPE_TRACEPOINT,
-        config=tracepoint_id("syscalls", "sys_enter_getpid"),
+        config=require_tracepoint_id("syscalls:sys_enter_getpid"),
         sample_period=1,
         disabled=1,
         **fields,
@@ -138,8 +73,6 @@ def open_getpid_tracepoint(pid: int = 0, cpu: int = -1, **fields: int) -> int:
         return perf_event_open(attr, pid, cpu)
     except OSError as e:
         if e.errno in (errno.EACCES, errno.EPERM):
-            import pytest
-
             pytest.skip(f"tracepoint sampling not permitted here: {e}")
         raise
 

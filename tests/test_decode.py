@@ -19,7 +19,6 @@ from decode_helpers import (
     TRAILER_BITS,
     cstring,
     expected_trailer,
-    make_attr,
     record,
     simple_sample,
     trailer,
@@ -196,7 +195,8 @@ def test_every_record_type_has_a_case() -> None:
 def test_record(case: tuple[int, int, bytes, type, dict[str, Any]], sample_id_all: bool,
                 sample_type: int) -> None:
     type_, misc, body, cls, fields = case
-    decoder = perfsys.Decoder(make_attr(sample_type, sample_id_all=sample_id_all))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=sample_type,
+                                                      sample_id_all=sample_id_all))
     data = record(type_, body + (trailer(sample_type) if sample_id_all else b""), misc)
     r = decoder.decode(data)
     assert type(r) is cls
@@ -213,7 +213,7 @@ def test_record_truncated(case: tuple[int, int, bytes, type, dict[str, Any]]) ->
     """Every record cut short by 8 bytes (or missing its trailer) is refused."""
     type_, misc, body, _, _ = case
     sample_type = TRAILER_BITS
-    decoder = perfsys.Decoder(make_attr(sample_type, sample_id_all=True))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=sample_type, sample_id_all=True))
     full = body + trailer(sample_type)
     # shorter than the fixed fields plus the trailer, with a consistent header
     if len(body) >= 8 and type_ not in (C.PERF_RECORD_SWITCH,):
@@ -237,7 +237,7 @@ def test_record_fields_follow_the_kernel_layout() -> None:
 
 
 def test_unknown_type_is_raw() -> None:
-    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_IP))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP))
     for type_ in (0, C.PERF_RECORD_MAX, 0x7000, 0xFFFFFFFF):
         data = record(type_, b"abcdefghijk", misc=3)
         r = decoder.decode(data)
@@ -250,7 +250,7 @@ def test_unknown_type_is_raw() -> None:
 
 def test_sample_ip_tid_time_period() -> None:
     st = C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_PERIOD
-    decoder = perfsys.Decoder(make_attr(st))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=st))
     r = decoder.decode(simple_sample(0xFFFFFFFFFFFFFFF0, 1234, -1, 2**63, 4000))
     assert type(r) is perfsys.SampleRecord
     assert (r.type, r.misc) == (C.PERF_RECORD_SAMPLE, 2)
@@ -339,8 +339,8 @@ def test_sample_every_bit(branch_flags: int) -> None:
     src.mem_lvl = C.PERF_MEM_LVL_HIT | C.PERF_MEM_LVL_L1
     src.mem_snoop = C.PERF_MEM_SNOOP_NONE
     src.mem_dtlb = C.PERF_MEM_TLB_HIT
-    attr = make_attr(
-        ALL_BUT_READ,
+    attr = perfsys.perf_event_attr(
+        sample_type=ALL_BUT_READ,
         branch_sample_type=C.PERF_SAMPLE_BRANCH_ANY | branch_flags,
         sample_regs_user=0b1011,
         sample_regs_intr=(1 << 40) | 1,
@@ -385,7 +385,8 @@ def test_sample_every_bit(branch_flags: int) -> None:
 def test_sample_single_bit(bit: int) -> None:
     """Each bit alone moves the decoder by exactly its field's size: with a
     PERIOD after it (or before, for the bits that come first) nothing is left over."""
-    attr = make_attr(bit | C.PERF_SAMPLE_PERIOD, sample_regs_user=0b11, sample_regs_intr=0b1)
+    attr = perfsys.perf_event_attr(sample_type=bit | C.PERF_SAMPLE_PERIOD, sample_regs_user=0b11,
+                                   sample_regs_intr=0b1)
     decoder = perfsys.Decoder(attr)
     fields = {
         C.PERF_SAMPLE_IDENTIFIER: struct.pack("=Q", 5),
@@ -428,7 +429,8 @@ def test_sample_single_bit(bit: int) -> None:
 
 def test_sample_regs_abi_none_has_no_registers() -> None:
     st = C.PERF_SAMPLE_REGS_USER | C.PERF_SAMPLE_REGS_INTR | C.PERF_SAMPLE_PHYS_ADDR
-    decoder = perfsys.Decoder(make_attr(st, sample_regs_user=0xFF, sample_regs_intr=0xF))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=st, sample_regs_user=0xFF,
+                                                      sample_regs_intr=0xF))
     body = struct.pack("=QQ4QQ", C.PERF_SAMPLE_REGS_ABI_NONE,
                        C.PERF_SAMPLE_REGS_ABI_64, 1, 2, 3, 4, 0xF00D)
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, body))
@@ -439,19 +441,20 @@ def test_sample_regs_abi_none_has_no_registers() -> None:
 
 def test_sample_stack_user_empty_has_no_dyn_size() -> None:
     st = C.PERF_SAMPLE_STACK_USER | C.PERF_SAMPLE_CGROUP
-    decoder = perfsys.Decoder(make_attr(st))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=st))
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=QQ", 0, 0xC6)))
     assert (r.stack_user, r.stack_user_dyn_size, r.cgroup) == (b"", None, 0xC6)
 
 
 def test_sample_weight_without_struct() -> None:
-    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_WEIGHT))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_WEIGHT))
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=Q", 2**40 + 5)))
     assert (r.weight, r.weight_struct) == (2**40 + 5, None)
 
 
 def test_sample_raw_empty_and_padded() -> None:
-    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_RAW | C.PERF_SAMPLE_PERIOD))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_RAW
+                                                      | C.PERF_SAMPLE_PERIOD))
     # the kernel's "no raw data": size 4, four zero bytes
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=QI4x", 1, 4)))
     assert (r.period, r.raw) == (1, b"\0\0\0\0")
@@ -464,10 +467,10 @@ def test_sample_raw_empty_and_padded() -> None:
 
 
 def test_identifier_tells_events_apart() -> None:
-    a = make_attr(C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID,
-                  sample_id_all=True)
-    b = make_attr(C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_CALLCHAIN,
-                  sample_id_all=True)
+    a = perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_IP
+                                | C.PERF_SAMPLE_TID, sample_id_all=True)
+    b = perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_TIME
+                                | C.PERF_SAMPLE_CALLCHAIN, sample_id_all=True)
     decoder = perfsys.Decoder({101: a})
     decoder.add(7, b)
     assert decoder.ids == (7, 101)
@@ -487,26 +490,32 @@ def test_identifier_tells_events_apart() -> None:
 
 def test_same_layout_needs_no_identifier() -> None:
     st = C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID
-    decoder = perfsys.Decoder({1: make_attr(st), 2: make_attr(st)})
+    decoder = perfsys.Decoder({1: perfsys.perf_event_attr(sample_type=st),
+                               2: perfsys.perf_event_attr(sample_type=st)})
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=Qii", 9, 1, 2)))
     assert (r.ip, r.pid, r.tid) == (9, 1, 2)
 
 
 def test_different_layouts_need_identifier() -> None:
     with pytest.raises(ValueError, match="PERF_SAMPLE_IDENTIFIER"):
-        perfsys.Decoder({1: make_attr(C.PERF_SAMPLE_IP), 2: make_attr(C.PERF_SAMPLE_TIME)})
-    decoder = perfsys.Decoder({1: make_attr(C.PERF_SAMPLE_IP)})
+        perfsys.Decoder({1: perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP),
+                         2: perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_TIME)})
+    decoder = perfsys.Decoder({1: perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP)})
     with pytest.raises(ValueError, match="PERF_SAMPLE_IDENTIFIER"):
-        decoder.add(2, make_attr(C.PERF_SAMPLE_IP | C.PERF_SAMPLE_IDENTIFIER))
+        decoder.add(2, perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP
+                                               | C.PERF_SAMPLE_IDENTIFIER))
     assert decoder.ids == (1,)  # unchanged by the refused add
-    single = perfsys.Decoder(make_attr(C.PERF_SAMPLE_IP | C.PERF_SAMPLE_IDENTIFIER))
+    single = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP
+                                                     | C.PERF_SAMPLE_IDENTIFIER))
     with pytest.raises(ValueError, match="need ids"):
-        single.add(2, make_attr(C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_IDENTIFIER))
+        single.add(2, perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_TIME
+                                              | C.PERF_SAMPLE_IDENTIFIER))
     ident = C.PERF_SAMPLE_IDENTIFIER
     with pytest.raises(ValueError, match="sample_id_all"):
-        perfsys.Decoder({1: make_attr(ident, sample_id_all=True), 2: make_attr(ident | 1)})
+        perfsys.Decoder({1: perfsys.perf_event_attr(sample_type=ident, sample_id_all=True),
+                         2: perfsys.perf_event_attr(sample_type=ident | 1)})
     with pytest.raises(ValueError, match="already"):
-        decoder.add(1, make_attr(C.PERF_SAMPLE_IP))
+        decoder.add(1, perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP))
 
 
 # -- bad configurations -------------------------------------------------------------
@@ -518,35 +527,35 @@ def test_decoder_rejects_bad_attrs() -> None:
     with pytest.raises(ValueError, match="PERF_ATTR_SIZE_VER0"):
         perfsys.Decoder(bytes(63))
     with pytest.raises(ValueError, match="sample_type"):
-        perfsys.Decoder(make_attr(C.PERF_SAMPLE_MAX))
+        perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_MAX))
     with pytest.raises(ValueError, match="read_format"):
-        perfsys.Decoder(make_attr(read_format=C.PERF_FORMAT_MAX))
+        perfsys.Decoder(perfsys.perf_event_attr(read_format=C.PERF_FORMAT_MAX))
     with pytest.raises(ValueError, match="at least one"):
         perfsys.Decoder({})
     with pytest.raises(TypeError):
-        perfsys.Decoder({"x": make_attr()})  # type: ignore[dict-item]
+        perfsys.Decoder({"x": perfsys.perf_event_attr()})  # type: ignore[dict-item]
     with pytest.raises(OverflowError):
-        perfsys.Decoder({-1: make_attr()})
+        perfsys.Decoder({-1: perfsys.perf_event_attr()})
     with pytest.raises(TypeError):
         perfsys.Decoder()  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        perfsys.Decoder(make_attr(), attrs=1)  # type: ignore[call-arg]
+        perfsys.Decoder(perfsys.perf_event_attr(), attrs=1)  # type: ignore[call-arg]
 
 
 def test_attr_size_limits_what_is_read() -> None:
     """Fields past attr.size are zero to the kernel, and to the Decoder."""
-    attr = make_attr(C.PERF_SAMPLE_REGS_USER, sample_regs_user=0b111)
+    attr = perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_REGS_USER, sample_regs_user=0b111)
     attr.size = C.PERF_ATTR_SIZE_VER2  # sample_regs_user lies past it
     decoder = perfsys.Decoder(attr)
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=Q", C.PERF_SAMPLE_REGS_ABI_64)))
     assert r.regs_user == ()
     # a short buffer (an old attr) is fine too
-    short = bytes(make_attr(C.PERF_SAMPLE_IP))[: C.PERF_ATTR_SIZE_VER0]
+    short = bytes(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP))[: C.PERF_ATTR_SIZE_VER0]
     assert perfsys.Decoder(short).decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=Q", 3))).ip == 3
 
 
 def test_decoder_copies_the_attr() -> None:
-    attr = make_attr(C.PERF_SAMPLE_IP)
+    attr = perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP)
     decoder = perfsys.Decoder(attr)
     attr.sample_type = C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_IP
     assert decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=Q", 3))).ip == 3
@@ -558,7 +567,8 @@ def test_decoder_copies_the_attr() -> None:
 def _decoder() -> perfsys.Decoder:
     st = (C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_CALLCHAIN | C.PERF_SAMPLE_RAW
           | C.PERF_SAMPLE_BRANCH_STACK | C.PERF_SAMPLE_STACK_USER | C.PERF_SAMPLE_AUX)
-    return perfsys.Decoder(make_attr(st, branch_sample_type=C.PERF_SAMPLE_BRANCH_ANY))
+    return perfsys.Decoder(perfsys.perf_event_attr(sample_type=st,
+                                                   branch_sample_type=C.PERF_SAMPLE_BRANCH_ANY))
 
 
 def _sample(*parts: bytes) -> bytes:
@@ -600,7 +610,7 @@ def test_corrupt_sample(data: bytes, match: str) -> None:
 
 
 def test_decode_all_names_the_offset() -> None:
-    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_IP))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP))
     good = record(C.PERF_RECORD_SAMPLE, struct.pack("=Q", 1))
     bad = record(C.PERF_RECORD_SAMPLE, b"")
     with pytest.raises(perfsys.RecordError, match="at offset 32"):
@@ -613,7 +623,7 @@ def test_decode_all_names_the_offset() -> None:
 
 
 def test_corrupt_other_records() -> None:
-    decoder = perfsys.Decoder(make_attr(TRAILER_BITS, sample_id_all=True))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=TRAILER_BITS, sample_id_all=True))
     t = trailer(TRAILER_BITS)
     with pytest.raises(perfsys.RecordError, match="nr_namespaces"):
         decoder.decode(record(C.PERF_RECORD_NAMESPACES, struct.pack("=iiQ", 1, 2, 2**60) + t))
@@ -630,7 +640,8 @@ def test_corrupt_other_records() -> None:
 
 
 def test_records_are_named_tuples() -> None:
-    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP
+                                                      | C.PERF_SAMPLE_TID))
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=Qii", 5, 6, 7)))
     fields = perfsys.SampleRecord._fields  # type: ignore[attr-defined]
     assert fields == perfsys.SampleRecord.__match_args__
@@ -669,7 +680,7 @@ def test_records_are_named_tuples() -> None:
 def test_callchain_ints_are_right_when_cached_addresses_collide() -> None:
     """The Decoder shares the ints of recent callchain addresses; addresses that map to
     the same cache entry must still come out as themselves."""
-    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_CALLCHAIN))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_CALLCHAIN))
     addrs = [0x400000 + (k << 10) for k in range(64)] + [2**64 - 1 - k for k in range(64)]
     data = b"".join(
         record(C.PERF_RECORD_SAMPLE, struct.pack(f"=Q{len(chunk)}Q", len(chunk), *chunk))
@@ -688,8 +699,8 @@ def test_finalizer_adding_events_during_decoding() -> None:
     import gc
 
     ident = C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_CALLCHAIN | C.PERF_SAMPLE_REGS_USER
-    decoder = perfsys.Decoder({1: make_attr(ident, sample_regs_user=0b11),
-                               2: make_attr(ident | C.PERF_SAMPLE_IP)})
+    decoder = perfsys.Decoder({1: perfsys.perf_event_attr(sample_type=ident, sample_regs_user=0b11),
+                               2: perfsys.perf_event_attr(sample_type=ident | C.PERF_SAMPLE_IP)})
     added = []
 
     class Adder:
@@ -698,7 +709,7 @@ def test_finalizer_adding_events_during_decoding() -> None:
 
         def __del__(self) -> None:
             n = 1000 + len(added)
-            decoder.add(n, make_attr(ident | C.PERF_SAMPLE_TIME))
+            decoder.add(n, perfsys.perf_event_attr(sample_type=ident | C.PERF_SAMPLE_TIME))
             added.append(n)
 
     data = b"".join(

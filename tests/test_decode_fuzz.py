@@ -6,7 +6,7 @@ import contextlib
 import struct
 from typing import Any
 
-from decode_helpers import make_attr, record
+from decode_helpers import record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -152,7 +152,7 @@ def _check(r: Any, want: dict[str, Any]) -> None:
 def test_random_samples_round_trip(data: st.DataObject) -> None:
     cfg = data.draw(configs())
     body, want = data.draw(samples(cfg))
-    decoder = perfsys.Decoder(make_attr(**cfg))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(**cfg))
     if len(body) % 8:
         # the kernel pads every record to 8 bytes; only unpadded AUX data can leave it short
         try:
@@ -173,7 +173,7 @@ def _try(decoder: perfsys.Decoder, data: bytes) -> None:
 @settings(max_examples=400, deadline=None)
 @given(configs(), st.binary(max_size=512))
 def test_random_bytes_only_raise(cfg: dict[str, Any], data: bytes) -> None:
-    _try(perfsys.Decoder(make_attr(**cfg)), data)
+    _try(perfsys.Decoder(perfsys.perf_event_attr(**cfg)), data)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -196,7 +196,7 @@ def test_mutated_records_only_raise(data: st.DataObject) -> None:
             rec[6:8] = struct.pack("=H", data.draw(st.integers(0, 0xFFFF)))
         elif how == "cut":
             del rec[data.draw(st.integers(0, len(rec))):]
-    _try(perfsys.Decoder(make_attr(**cfg)), bytes(rec))
+    _try(perfsys.Decoder(perfsys.perf_event_attr(**cfg)), bytes(rec))
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -212,7 +212,7 @@ def test_several_events_route_and_only_raise(data: st.DataObject) -> None:
         cfg["sample_type"] |= C.PERF_SAMPLE_IDENTIFIER
         cfg["sample_id_all"] = sample_id_all
         cfgs[ident] = cfg
-    decoder = perfsys.Decoder({i: make_attr(**cfg) for i, cfg in cfgs.items()})
+    decoder = perfsys.Decoder({i: perfsys.perf_event_attr(**cfg) for i, cfg in cfgs.items()})
     assert decoder.ids == tuple(sorted(cfgs))
     ident = data.draw(st.sampled_from(sorted(cfgs)))
     body, want = data.draw(samples(cfgs[ident]))

@@ -12,16 +12,19 @@ import threading
 import time
 from collections import Counter
 
+from decode_helpers import record
 from ring_support import (
     find_mapping,
-    getpid_n,
-    make_attr,
     open_getpid_tracepoint,
-    perf_event_open,
     self_maps,
+)
+from support import (
+    getpid_n,
+    libc,
+    perf_event_open,
+    require_tracepoint_id,
     syscall,
     tracepoint_fields,
-    tracepoint_id,
 )
 
 import perfsys
@@ -54,12 +57,11 @@ def _spin(seconds: float) -> None:
 
 def _whole(raw: perfsys.RawRecord) -> bytes:
     """The record's bytes again, header included, from what the ring handed out."""
-    header = perfsys.perf_event_header(type=raw.type, misc=raw.misc, size=8 + len(raw.data))
-    return bytes(header) + raw.data
+    return record(raw.type, raw.data, misc=raw.misc)
 
 
 def test_cpu_clock_samples_and_task_records() -> None:
-    attr = make_attr(
+    attr = perfsys.perf_event_attr(
         type=C.PERF_TYPE_SOFTWARE,
         config=C.PERF_COUNT_SW_CPU_CLOCK,
         sample_period=PERIOD,
@@ -77,7 +79,6 @@ def test_cpu_clock_samples_and_task_records() -> None:
     fd = perf_event_open(attr, 0, -1)
     path = sys.executable
     size = os.path.getsize(path) & ~(mmap.PAGESIZE - 1) or mmap.PAGESIZE
-    libc = ctypes.CDLL(None, use_errno=True)
     old_name = ctypes.create_string_buffer(16)
     assert libc.prctl(16, old_name) == 0  # PR_GET_NAME
     try:
@@ -159,10 +160,10 @@ def test_identifier_routes_differently_laid_out_events() -> None:
     st1 = C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_RAW
     st2 = C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_CALLCHAIN
     fd1 = open_getpid_tracepoint(sample_type=st1, sample_id_all=1)
-    attr1 = make_attr(type=C.PERF_TYPE_TRACEPOINT, sample_type=st1, sample_id_all=1)
-    attr2 = make_attr(
+    attr1 = perfsys.perf_event_attr(type=C.PERF_TYPE_TRACEPOINT, sample_type=st1, sample_id_all=1)
+    attr2 = perfsys.perf_event_attr(
         type=C.PERF_TYPE_TRACEPOINT,
-        config=tracepoint_id("syscalls", "sys_enter_getppid"),
+        config=require_tracepoint_id("syscalls:sys_enter_getppid"),
         sample_period=1,
         sample_type=st2,
         sample_id_all=1,
@@ -187,7 +188,7 @@ def test_identifier_routes_differently_laid_out_events() -> None:
         os.close(fd1)
     samples = [r for r in recs if isinstance(r, perfsys.SampleRecord)]
     assert Counter(r.identifier for r in samples) == {id1: 10, id2: 7}
-    off, size, _ = tracepoint_fields("syscalls", "sys_enter_getpid")["common_pid"]
+    off, size, _ = tracepoint_fields("syscalls:sys_enter_getpid")["common_pid"]
     for r in samples:
         if r.identifier == id1:
             assert r.pid == os.getpid() and r.time is None and r.callchain is None
@@ -201,8 +202,8 @@ def test_identifier_routes_differently_laid_out_events() -> None:
 def test_lost_records_decode_with_their_trailer() -> None:
     st = C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_RAW
     fd = open_getpid_tracepoint(sample_type=st, sample_id_all=1)
-    decoder = perfsys.Decoder(make_attr(type=C.PERF_TYPE_TRACEPOINT, sample_type=st,
-                                        sample_id_all=1))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(type=C.PERF_TYPE_TRACEPOINT, sample_type=st,
+                                                      sample_id_all=1))
     try:
         ident = ioctls.ID(fd)
         with perfsys.RingBuffer(fd, 1) as ring:

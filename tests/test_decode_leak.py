@@ -7,7 +7,7 @@ import gc
 import struct
 import sys
 
-from decode_helpers import TRAILER_BITS, make_attr, record, trailer
+from decode_helpers import TRAILER_BITS, record, trailer
 from test_decode import CASES, _all_bits_body
 
 import perfsys
@@ -27,8 +27,8 @@ def _blocks_after(fn: object, rounds: int = 300) -> int:
 
 
 def test_no_leak_decoding_every_record() -> None:
-    attr = make_attr(
-        ((C.PERF_SAMPLE_MAX - 1) & ~C.PERF_SAMPLE_READ) | TRAILER_BITS,
+    attr = perfsys.perf_event_attr(
+        sample_type=((C.PERF_SAMPLE_MAX - 1) & ~C.PERF_SAMPLE_READ) | TRAILER_BITS,
         sample_id_all=True,
         branch_sample_type=C.PERF_SAMPLE_BRANCH_HW_INDEX | C.PERF_SAMPLE_BRANCH_COUNTERS,
         sample_regs_user=0b1011,
@@ -53,8 +53,9 @@ def test_no_leak_decoding_every_record() -> None:
 
 
 def test_no_leak_on_errors() -> None:
-    decoder = perfsys.Decoder(make_attr(C.PERF_SAMPLE_IP | C.PERF_SAMPLE_CALLCHAIN
-                                        | C.PERF_SAMPLE_RAW))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP
+                                                      | C.PERF_SAMPLE_CALLCHAIN
+                                                      | C.PERF_SAMPLE_RAW))
     bad = [
         record(C.PERF_RECORD_SAMPLE, struct.pack("=QQ", 1, 2**40)),
         record(C.PERF_RECORD_SAMPLE, struct.pack("=QQQI4x", 1, 1, 5, 2**31)),
@@ -70,22 +71,24 @@ def test_no_leak_on_errors() -> None:
             with contextlib.suppress(perfsys.RecordError):
                 decoder.decode_all(b)
         with contextlib.suppress(ValueError):
-            perfsys.Decoder({1: make_attr(1), 2: make_attr(2)})
+            perfsys.Decoder({1: perfsys.perf_event_attr(sample_type=1),
+                             2: perfsys.perf_event_attr(sample_type=2)})
 
     assert _blocks_after(work) < 50
 
 
 def test_decoder_and_types_are_released() -> None:
     def work() -> None:
-        d = perfsys.Decoder({5: make_attr(C.PERF_SAMPLE_IDENTIFIER)})
-        d.add(6, make_attr(C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_IP))
+        d = perfsys.Decoder({5: perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IDENTIFIER)})
+        d.add(6, perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_IP))
         d.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=QQ", 6, 1)))
 
     assert _blocks_after(work) < 50
     # (counted into locals: pytest's assertion rewriting keeps its operands alive)
     tp = perfsys.SampleRecord
     before = sys.getrefcount(tp)
-    recs = [perfsys.Decoder(make_attr(1)).decode(record(9, b"\0" * 8)) for _ in range(100)]
+    recs = [perfsys.Decoder(perfsys.perf_event_attr(sample_type=1)).decode(record(9, b"\0" * 8))
+            for _ in range(100)]
     during = sys.getrefcount(tp)
     del recs
     after = sys.getrefcount(tp)

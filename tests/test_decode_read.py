@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from decode_helpers import TRAILER_BITS, expected_trailer, make_attr, record, trailer
+from decode_helpers import TRAILER_BITS, expected_trailer, record, trailer
 
 import perfsys
 from perfsys import constants as C
@@ -44,7 +44,7 @@ def read_block(rf: int, nr: int = 3) -> bytes:
 @pytest.mark.parametrize("rf", READ_FORMATS)
 def test_sample_read(rf: int) -> None:
     st = C.PERF_SAMPLE_TID | C.PERF_SAMPLE_READ | C.PERF_SAMPLE_CALLCHAIN
-    decoder = perfsys.Decoder(make_attr(st, read_format=rf))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=st, read_format=rf))
     block = read_block(rf)
     body = struct.pack("=ii", 1, 2) + block + struct.pack("=QQ", 1, 0x4000)
     r = decoder.decode(record(C.PERF_RECORD_SAMPLE, body))
@@ -66,7 +66,8 @@ def test_sample_read(rf: int) -> None:
 @pytest.mark.parametrize("rf", READ_FORMATS)
 @pytest.mark.parametrize("sample_id_all", [False, True])
 def test_read_record(rf: int, sample_id_all: bool) -> None:
-    decoder = perfsys.Decoder(make_attr(TRAILER_BITS, read_format=rf, sample_id_all=sample_id_all))
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=TRAILER_BITS, read_format=rf,
+                                                      sample_id_all=sample_id_all))
     block = read_block(rf, nr=2)
     body = struct.pack("=ii", 55, 56) + block + (trailer(TRAILER_BITS) if sample_id_all else b"")
     r = decoder.decode(record(C.PERF_RECORD_READ, body))
@@ -81,6 +82,7 @@ def test_read_record(rf: int, sample_id_all: bool) -> None:
 
 def test_read_record_needs_sample_id_all_to_tell_formats_apart() -> None:
     ident = C.PERF_SAMPLE_IDENTIFIER | C.PERF_SAMPLE_TID
-    decoder = perfsys.Decoder({1: make_attr(ident, read_format=TE), 2: make_attr(ident)})
+    decoder = perfsys.Decoder({1: perfsys.perf_event_attr(sample_type=ident, read_format=TE),
+                               2: perfsys.perf_event_attr(sample_type=ident)})
     with pytest.raises(perfsys.RecordError, match="cannot tell"):
         decoder.decode(record(C.PERF_RECORD_READ, struct.pack("=iiQQ", 1, 2, 3, 4)))

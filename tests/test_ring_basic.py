@@ -20,9 +20,8 @@ from ring_support import (
     PERF_COUNT_SW_DUMMY,
     PERF_TYPE_SOFTWARE,
     RECORD_LOST,
-    make_attr,
-    perf_event_open,
 )
+from support import perf_event_open
 
 import perfsys
 
@@ -54,7 +53,7 @@ MmapPage = getattr(perfsys, "perf_event_mmap_page", _MmapPageStandIn)
 
 def _dummy_fd() -> int:
     """A software event that is never enabled: the kernel writes nothing into its ring."""
-    attr = make_attr(type=PERF_TYPE_SOFTWARE, config=PERF_COUNT_SW_DUMMY, disabled=1)
+    attr = perfsys.perf_event_attr(type=PERF_TYPE_SOFTWARE, config=PERF_COUNT_SW_DUMMY, disabled=1)
     return perf_event_open(attr, 0, -1)
 
 

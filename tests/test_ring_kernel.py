@@ -47,23 +47,25 @@ from ring_support import (
     SAMPLE_TIME,
     cstring,
     find_mapping,
-    getpid_n,
-    make_attr,
     online_cpus,
     open_getpid_tracepoint,
     parse_sample,
     parse_sample_id,
-    perf_event_open,
     self_maps,
+)
+from support import (
+    PAGE,
+    SYS_NR,
+    getpid_n,
+    perf_event_open,
+    require_tracepoint_id,
     syscall,
     tracepoint_fields,
-    tracepoint_id,
 )
 
 import perfsys
 from perfsys import ioctls
 
-PAGE = os.sysconf("SC_PAGESIZE")
 ALL_BITS = (
     SAMPLE_IP
     | SAMPLE_TID
@@ -88,7 +90,7 @@ def _spin(seconds: float) -> int:
 @pytest.mark.parametrize("config", [PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_TASK_CLOCK])
 def test_sampling_this_process(config: int) -> None:
     period = 200_000  # ns
-    attr = make_attr(
+    attr = perfsys.perf_event_attr(
         type=PERF_TYPE_SOFTWARE,
         config=config,
         sample_period=period,
@@ -142,8 +144,8 @@ def test_sampling_this_process(config: int) -> None:
 
 
 def test_tracepoint_raw_payload_matches_format() -> None:
-    fields = tracepoint_fields("syscalls", "sys_enter_getpid")
-    tp_id = tracepoint_id("syscalls", "sys_enter_getpid")
+    fields = tracepoint_fields("syscalls:sys_enter_getpid")
+    tp_id = require_tracepoint_id("syscalls:sys_enter_getpid")
     st = SAMPLE_TID | SAMPLE_RAW
     fd = open_getpid_tracepoint(sample_type=st)
     try:
@@ -165,14 +167,8 @@ def test_tracepoint_raw_payload_matches_format() -> None:
         assert s.raw is not None
         assert field(s.raw, "common_type") == tp_id
         assert field(s.raw, "common_pid") == s.tid == threading.get_native_id()
-        assert field(s.raw, "__syscall_nr") == _getpid_nr()
+        assert field(s.raw, "__syscall_nr") == SYS_NR["getpid"]
         assert s.pid == os.getpid()
-
-
-def _getpid_nr() -> int:
-    from ring_support import _SYS
-
-    return _SYS["getpid"]
 
 
 def test_wraps_many_times_nothing_lost_or_duplicated() -> None:
@@ -289,16 +285,16 @@ def test_two_events_share_one_ring_through_set_output() -> None:
     are told apart by PERF_SAMPLE_IDENTIFIER, by hand and by a Decoder keyed by id."""
     st1 = SAMPLE_IDENTIFIER | SAMPLE_TID
     st2 = SAMPLE_IDENTIFIER | SAMPLE_TID | SAMPLE_TIME
-    attr1 = make_attr(
+    attr1 = perfsys.perf_event_attr(
         type=PERF_TYPE_TRACEPOINT,
-        config=tracepoint_id("syscalls", "sys_enter_getpid"),
+        config=require_tracepoint_id("syscalls:sys_enter_getpid"),
         sample_period=1,
         sample_type=st1,
         disabled=1,
     )
-    attr2 = make_attr(
+    attr2 = perfsys.perf_event_attr(
         type=PERF_TYPE_TRACEPOINT,
-        config=tracepoint_id("syscalls", "sys_enter_getppid"),
+        config=require_tracepoint_id("syscalls:sys_enter_getppid"),
         sample_period=1,
         sample_type=st2,
         disabled=1,
@@ -345,7 +341,7 @@ def test_task_records_of_an_inherited_child() -> None:
     fds = []
     try:
         for cpu in online_cpus():
-            attr = make_attr(
+            attr = perfsys.perf_event_attr(
                 type=PERF_TYPE_SOFTWARE,
                 config=PERF_COUNT_SW_DUMMY,
                 sample_type=st,
@@ -406,7 +402,7 @@ def test_task_records_of_an_inherited_child() -> None:
 
 def test_context_switch_records() -> None:
     st = SAMPLE_TID | SAMPLE_TIME
-    attr = make_attr(
+    attr = perfsys.perf_event_attr(
         type=PERF_TYPE_SOFTWARE,
         config=PERF_COUNT_SW_DUMMY,
         sample_type=st,
@@ -443,7 +439,7 @@ def test_wait_wakes_for_data_and_reports_hangup() -> None:
             "import os, ctypes, sys; os.read(int(sys.argv[1]), 1);"
             "[ctypes.CDLL(None).syscall(int(sys.argv[2])) for _ in range(3)]",
             str(r),
-            str(_getpid_nr()),
+            str(SYS_NR["getpid"]),
         ],
         pass_fds=[r],
     )
@@ -479,7 +475,7 @@ def test_wait_wakes_for_data_and_reports_hangup() -> None:
 def test_read_with_a_decoder() -> None:
     st = SAMPLE_IDENTIFIER | SAMPLE_IP | SAMPLE_TID | SAMPLE_TIME | SAMPLE_RAW
     fd = open_getpid_tracepoint(sample_type=st)
-    attr = make_attr(type=PERF_TYPE_TRACEPOINT, sample_type=st, sample_period=1)
+    attr = perfsys.perf_event_attr(type=PERF_TYPE_TRACEPOINT, sample_type=st, sample_period=1)
     decoder = perfsys.Decoder(attr)
     ident = ioctls.ID(fd)
     try:
@@ -511,7 +507,9 @@ def test_decoder_errors_stop_the_ring_at_the_record() -> None:
     st = SAMPLE_TID
     fd = open_getpid_tracepoint(sample_type=st)
     wrong = perfsys.Decoder(
-        make_attr(type=PERF_TYPE_TRACEPOINT, sample_type=st | SAMPLE_TIME | SAMPLE_RAW)
+        perfsys.perf_event_attr(
+            type=PERF_TYPE_TRACEPOINT, sample_type=st | SAMPLE_TIME | SAMPLE_RAW
+        )
     )
     try:
         with perfsys.RingBuffer(fd, 1) as ring:

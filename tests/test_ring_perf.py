@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from ring_support import (
-    _SYS,
     RECORD_SAMPLE,
     SAMPLE_CPU,
     SAMPLE_IP,
@@ -24,9 +23,8 @@ from ring_support import (
     Sample,
     open_getpid_tracepoint,
     parse_sample,
-    tracepoint_fields,
-    tracepoint_id,
 )
+from support import SYS_NR, require_tracepoint_id, tracepoint_fields
 
 import perfsys
 from perfsys import ioctls
@@ -149,7 +147,7 @@ def test_same_samples_as_perf(program: Path, tmp_path: Path) -> None:
     # The count: N getpid calls, each one sample, in both.
     assert len(perf_samples) == len(ours) == N
 
-    fields = tracepoint_fields("syscalls", "sys_enter_getpid")
+    fields = tracepoint_fields("syscalls:sys_enter_getpid")
 
     def field(raw: bytes | None, name: str) -> int:
         assert raw is not None
@@ -169,7 +167,7 @@ def test_same_samples_as_perf(program: Path, tmp_path: Path) -> None:
             (s.ip or 0) & 0xFFF,
         )
 
-    expected = (tracepoint_id("syscalls", "sys_enter_getpid"), _SYS["getpid"])
+    expected = (require_tracepoint_id("syscalls:sys_enter_getpid"), SYS_NR["getpid"])
     for tool, samples in (("perf", perf_samples), ("perfsys", ours)):
         pids = {(s.pid, s.tid) for s in samples}
         assert len(pids) == 1, (tool, pids)

@@ -11,6 +11,8 @@ import mmap
 import os
 import platform
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,10 @@ from perfsys import constants as C
 
 PAGE = mmap.PAGESIZE
 TRACEFS = Path("/sys/kernel/tracing")
+DEVICES = Path("/sys/bus/event_source/devices")
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+"""The environment of a child Python that imports this checkout's perfsys."""
 
 # -- events -----------------------------------------------------------------------------
 
@@ -71,6 +77,12 @@ def getpid_n(n: int) -> None:
 # -- tracefs ----------------------------------------------------------------------------
 
 
+def require_tracefs(*under: str) -> None:
+    """Skip the test unless tracefs is mounted (with events/<under...> in it)."""
+    if not TRACEFS.joinpath("events", *under).is_dir():
+        pytest.skip(f"tracefs is not mounted at {TRACEFS}")
+
+
 def tracepoint_id(name: str) -> int:
     """The id of "group:event" from tracefs; FileNotFoundError where it is missing.
 
@@ -102,3 +114,12 @@ def tracepoint_fields(name: str) -> dict[str, tuple[int, int, bool]]:
     ):
         out[m.group(1)] = (int(m.group(2)), int(m.group(3)), m.group(4) == "1")
     return out
+
+
+# -- examples ---------------------------------------------------------------------------
+
+
+def run_example(script: str, *args: str, timeout: float = 120) -> str:
+    """The standard output of examples/<script> run with args; it must exit 0."""
+    return subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], env=ENV,
+                          capture_output=True, text=True, check=True, timeout=timeout).stdout

@@ -11,20 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
+from support import DEVICES, ENV, ROOT, TRACEFS, require_tracefs
 
 import perfsys
 from perfsys import constants as C
 from perfsys.__main__ import Counter, Row, Session, main, print_stat, stat_rows
 from perfsys.events import EventGroup, parse_event
 
-ROOT = Path(__file__).resolve().parent.parent
-DEVICES = Path("/sys/bus/event_source/devices")
-
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     return subprocess.run([sys.executable, "-m", "perfsys", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+                          text=True, env=ENV, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +73,12 @@ def test_list_marks_what_cannot_open() -> None:
     tc = next(x for x in r.stdout.splitlines() if x.strip().startswith("task-clock"))
     assert "not supported" not in tc
     assert "L1-dcache-load-misses" in r.stdout
-    if (Path("/sys/kernel/tracing/events/sched")).is_dir():
+    if (TRACEFS / "events" / "sched").is_dir():
         assert any(x.split()[:1] == ["sched"] for x in r.stdout.splitlines())
 
 
 def test_list_pattern_lists_tracepoints() -> None:
-    if not Path("/sys/kernel/tracing/events/sched/sched_switch").is_dir():
-        pytest.skip("tracefs is not mounted at /sys/kernel/tracing")
+    require_tracefs("sched", "sched_switch")
     r = run_cli("list", "sched_switch")
     assert r.returncode == 0
     assert "  sched:sched_switch" in r.stdout.splitlines()
@@ -161,8 +157,7 @@ def test_stat_group_csv(workload: Path) -> None:
 
 
 def test_stat_tracepoint(workload: Path) -> None:
-    if not Path("/sys/kernel/tracing/events/sched/sched_switch").is_dir():
-        pytest.skip("tracefs is not mounted at /sys/kernel/tracing")
+    require_tracefs("sched", "sched_switch")
     r = run_cli("stat", "-x,", "-e", "sched:sched_switch,context-switches", "--", str(workload),
                 "0", "10", "0")
     assert r.returncode == 0, r.stderr
@@ -285,10 +280,9 @@ def test_multiplexed_counts_are_scaled_and_marked() -> None:
 def test_stat_ctrl_c_goes_to_the_command() -> None:
     """Ctrl-C (SIGINT to the terminal's process group) ends the command, not perfsys,
     which still prints the counts and exits with 128 + SIGINT, as the shell would."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     p = subprocess.Popen(
         [sys.executable, "-m", "perfsys", "stat", "-x,", "-e", "task-clock", "--", "sleep", "30"],
-        stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True,
     )
     try:
         # wait until the command has exec'd: perfsys's child becomes "sleep"

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import SYS_NR, TRACEFS, getpid_n, libc, opened, tracepoint_id
+from support import DEVICES, SYS_NR, getpid_n, libc, opened, require_tracefs, tracepoint_id
 
 import perfsys
 from perfsys import constants as C
@@ -20,8 +20,7 @@ from perfsys import ioctls
 
 
 def _tracepoint(name: str, **fields: int) -> perfsys.perf_event_attr:
-    if not (TRACEFS / "events").is_dir():
-        pytest.skip(f"tracefs is not mounted at {TRACEFS}")
+    require_tracefs()
     try:
         tp = tracepoint_id(name)
     except FileNotFoundError:
@@ -204,7 +203,7 @@ def _elf_file_offset(path: Path, symbol: str) -> int:
 
 
 def _uprobe_type() -> int:
-    p = Path("/sys/bus/event_source/devices/uprobe/type")
+    p = DEVICES / "uprobe" / "type"
     if not p.exists():
         pytest.skip("no uprobe PMU in /sys/bus/event_source/devices")
     return int(p.read_text())

@@ -10,13 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support import DEVICES, require_tracefs, tracepoint_id
 
 import perfsys
 from perfsys import constants as C
 from perfsys.events import EventCatalog, EventSpec, elf_symbol_offset, parse_event, parse_events
-
-DEVICES = Path("/sys/bus/event_source/devices")
-TRACEFS = Path("/sys/kernel/tracing")
 
 
 @pytest.fixture(scope="module")
@@ -169,9 +167,8 @@ def test_bad_names(cat: EventCatalog, text: str, message: str) -> None:
 
 
 def test_tracepoint(cat: EventCatalog) -> None:
-    if not (TRACEFS / "events").is_dir():
-        pytest.skip("tracefs is not mounted at /sys/kernel/tracing")
-    tid = int((TRACEFS / "events/sched/sched_switch/id").read_text())
+    require_tracefs()
+    tid = tracepoint_id("sched:sched_switch")
     spec = cat.parse("sched:sched_switch")
     assert (spec.type, spec.config) == (C.PERF_TYPE_TRACEPOINT, tid)
     spec = cat.parse("sched:sched_switch:u")

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from support import run_example
 
 
 def test_hot_addresses_example() -> None:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "hot_addresses.py"), "0.3"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    ).stdout
+    out = run_example("hot_addresses.py", "0.3", timeout=60)
     m = re.match(r"(\d+) samples \((\d+) lost\)", out)
     assert m and int(m.group(1)) > 0, out
     rows = [line for line in out.splitlines() if line.strip().startswith("0x")]

@@ -148,9 +148,7 @@ def bench(fn: Callable[[], int], seconds: float) -> float:
 
 def run(sample_type: int, data_pages: int, seconds: float) -> tuple[int, float, float, float]:
     lap = Lap(sample_type, data_pages)
-    attr = perfsys.perf_event_attr()
-    attr.sample_type = sample_type
-    decoder = perfsys.Decoder(attr)
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=sample_type))
 
     def c_drain() -> int:
         lap.lap()

@@ -92,9 +92,7 @@ def main() -> None:
     print(f"{'pages':>5} {'layout':<20} {'path':<34} {'M records/s':>11} {'vs Python':>9}")
     layouts = (("IP|TID|TIME|PERIOD", BASE), ("+ CALLCHAIN[16]", BASE | C.PERF_SAMPLE_CALLCHAIN))
     for pages, (label, st) in ((p, lay) for p in args.pages for lay in layouts):
-        attr = perfsys.perf_event_attr()
-        attr.sample_type = st
-        decoder = perfsys.Decoder(attr)
+        decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=st))
         with perfsys.RingBuffer._testing(pages) as ring:
             blob, n = fill(ring, st)
 

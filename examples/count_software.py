@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+from _run import run_counted
+
 import perfsys
 from perfsys import constants as C
 
@@ -76,23 +78,15 @@ def workload() -> None:
 
 
 def run_command(argv: list[str]) -> tuple[list[int], bool, float]:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(w)
-        os.read(r, 1)  # wait until the counters are open
-        try:
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
-    os.close(r)
-    fds, user_only = open_all(pid, for_exec=True)
-    t0 = time.perf_counter()
-    os.write(w, b"x")
-    os.close(w)
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) == 127:
-        sys.exit(f"could not run {argv[0]!r}")
+    user_only, t0 = False, 0.0
+
+    def open_counters(pid: int) -> list[int]:
+        nonlocal user_only, t0
+        fds, user_only = open_all(pid, for_exec=True)
+        t0 = time.perf_counter()  # the command starts when run_counted lets it go
+        return fds
+
+    fds = run_counted(argv, open_counters)
     return fds, user_only, time.perf_counter() - t0
 
 

@@ -4,8 +4,8 @@
     python3 examples/count_uprobe.py --ret ./a.out my_function -- ./a.out
 
 The uprobe PMU's type comes from /sys/bus/event_source/devices/uprobe/type;
-config1 points at the path, config2 is the function's offset in the file (read
-here from the ELF symbol tables: .symtab, else .dynsym); bit 0 of config (the
+config1 points at the path, config2 is the function's offset in the file (found
+by perfsys.events.elf_symbol_offset in .symtab, else .dynsym); bit 0 of config (the
 PMU's "retprobe" format) probes returns instead. Needs root (or CAP_PERFMON).
 """
 
@@ -14,39 +14,12 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
-import struct
 from pathlib import Path
 
 from _run import run_counted
 
 import perfsys
-
-
-def file_offset(path: Path, symbol: str) -> int:
-    """The file offset of a function, from an ELF64 little-endian file."""
-    data = path.read_bytes()
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise SystemExit(f"{path}: not a 64-bit little-endian ELF file")
-    e_phoff, e_shoff = struct.unpack_from("<QQ", data, 0x20)
-    e_phentsize, e_phnum, e_shentsize, e_shnum = struct.unpack_from("<HHHH", data, 0x36)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", data, e_shoff + i * e_shentsize)
-                for i in range(e_shnum)]
-    want = symbol.encode()
-    for table in (2, 11):  # SHT_SYMTAB, then SHT_DYNSYM
-        for sh in sections:
-            if sh[1] != table:
-                continue
-            strtab = sections[sh[6]][4]
-            for off in range(sh[4], sh[4] + sh[5], sh[9]):
-                name, info, _, shndx, value, _ = struct.unpack_from("<IBBHQQ", data, off)
-                end = data.index(b"\0", strtab + name)
-                if data[strtab + name:end] == want and shndx != 0 and info & 0xF == 2:
-                    for i in range(e_phnum):
-                        p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from(
-                            "<IIQQQQ", data, e_phoff + i * e_phentsize)
-                        if p_type == 1 and p_vaddr <= value < p_vaddr + p_filesz:
-                            return value - p_vaddr + p_offset
-    raise SystemExit(f"{path}: no function {symbol!r} in its symbol tables")
+from perfsys.events import elf_symbol_offset
 
 
 def main() -> None:
@@ -58,13 +31,17 @@ def main() -> None:
     args = ap.parse_args()
     pmu = int(Path("/sys/bus/event_source/devices/uprobe/type").read_text())
     path = ctypes.create_string_buffer(str(args.binary.resolve()).encode())
+    try:
+        offset = elf_symbol_offset(args.binary, args.function)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
     def open_counter(pid: int) -> list[int]:
         a = perfsys.perf_event_attr()
         a.type = pmu
         a.config = 1 if args.ret else 0
         a.config1 = ctypes.addressof(path)  # the kernel copies the string at open
-        a.config2 = file_offset(args.binary, args.function)
+        a.config2 = offset
         a.disabled = 1
         a.enable_on_exec = 1
         a.inherit = 1

@@ -13,6 +13,7 @@ import platform
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,13 @@ DEVICES = Path("/sys/bus/event_source/devices")
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 """The environment of a child Python that imports this checkout's perfsys."""
+
+# read_format bits, short
+TE = C.PERF_FORMAT_TOTAL_TIME_ENABLED
+TR = C.PERF_FORMAT_TOTAL_TIME_RUNNING
+ID = C.PERF_FORMAT_ID
+LOST = C.PERF_FORMAT_LOST
+GROUP = C.PERF_FORMAT_GROUP
 
 # -- events -----------------------------------------------------------------------------
 
@@ -47,6 +55,15 @@ def opened(a: perfsys.perf_event_attr, pid: int = 0, cpu: int = -1, group_fd: in
         yield fd
     finally:
         os.close(fd)
+
+
+def spin_for(seconds: float) -> int:
+    """Busy-loop in Python for `seconds` of wall time; returns the iterations made."""
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    return n
 
 
 # -- raw system calls -------------------------------------------------------------------

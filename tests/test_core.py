@@ -13,17 +13,10 @@ from pathlib import Path
 
 import pytest
 from core_util import spin, touch_pages
-from support import opened
+from support import GROUP, ID, LOST, TE, TR, opened
 
 import perfsys
 from perfsys import constants as C
-
-TE = C.PERF_FORMAT_TOTAL_TIME_ENABLED
-TR = C.PERF_FORMAT_TOTAL_TIME_RUNNING
-ID = C.PERF_FORMAT_ID
-LOST = C.PERF_FORMAT_LOST
-GROUP = C.PERF_FORMAT_GROUP
-
 
 # -- software counters ---------------------------------------------------------
 

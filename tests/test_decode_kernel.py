@@ -23,6 +23,7 @@ from support import (
     libc,
     perf_event_open,
     require_tracepoint_id,
+    spin_for,
     syscall,
     tracepoint_fields,
 )
@@ -47,12 +48,6 @@ READ_FORMAT = (
     C.PERF_FORMAT_TOTAL_TIME_ENABLED | C.PERF_FORMAT_TOTAL_TIME_RUNNING | C.PERF_FORMAT_ID
 )
 PERIOD = 200_000  # ns of cpu-clock
-
-
-def _spin(seconds: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        pass
 
 
 def _whole(raw: perfsys.RawRecord) -> bytes:
@@ -85,7 +80,7 @@ def test_cpu_clock_samples_and_task_records() -> None:
         ident = ioctls.ID(fd)
         with perfsys.RingBuffer(fd, 32) as ring, open(path, "rb") as f:
             ioctls.ENABLE(fd)
-            _spin(0.05)
+            spin_for(0.05)
             # an executable file mapping: PERF_RECORD_MMAP2
             m = mmap.mmap(f.fileno(), size, mmap.MAP_PRIVATE,
                           mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
@@ -93,7 +88,7 @@ def test_cpu_clock_samples_and_task_records() -> None:
             # a new name for this thread: PERF_RECORD_COMM
             assert libc.prctl(15, b"perfsys-decode") == 0  # PR_SET_NAME
             time.sleep(0.01)  # context switches: PERF_RECORD_SWITCH
-            _spin(0.05)
+            spin_for(0.05)
             ioctls.DISABLE(fd)
             raws = ring.read()
             assert ring.lost == 0

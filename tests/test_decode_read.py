@@ -6,15 +6,10 @@ import struct
 
 import pytest
 from decode_helpers import TRAILER_BITS, expected_trailer, record, trailer
+from support import GROUP, ID, LOST, TE, TR
 
 import perfsys
 from perfsys import constants as C
-
-TE = C.PERF_FORMAT_TOTAL_TIME_ENABLED
-TR = C.PERF_FORMAT_TOTAL_TIME_RUNNING
-ID = C.PERF_FORMAT_ID
-LOST = C.PERF_FORMAT_LOST
-GROUP = C.PERF_FORMAT_GROUP
 
 READ_FORMATS = list(range(C.PERF_FORMAT_MAX))
 

@@ -59,6 +59,7 @@ from support import (
     getpid_n,
     perf_event_open,
     require_tracepoint_id,
+    spin_for,
     syscall,
     tracepoint_fields,
 )
@@ -79,14 +80,6 @@ ALL_BITS = (
 )
 
 
-def _spin(seconds: float) -> int:
-    end = time.monotonic() + seconds
-    n = 0
-    while time.monotonic() < end:
-        n += 1
-    return n
-
-
 @pytest.mark.parametrize("config", [PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_TASK_CLOCK])
 def test_sampling_this_process(config: int) -> None:
     period = 200_000  # ns
@@ -104,7 +97,7 @@ def test_sampling_this_process(config: int) -> None:
             ioctls.ENABLE(fd)
             recs = []
             for _ in range(10):
-                _spin(0.01)
+                spin_for(0.01)
                 recs += ring.read()
             ioctls.DISABLE(fd)
             recs += ring.read()

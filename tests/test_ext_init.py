@@ -2,11 +2,14 @@
 
 import importlib.util
 import sys
+from types import ModuleType
+
+import pytest
 
 import perfsys._perfsys as ext
 
 
-def _load_fresh_copy() -> object:
+def _load_fresh_copy() -> ModuleType:
     spec = importlib.util.find_spec("perfsys._perfsys")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -19,24 +22,54 @@ def test_second_instance_is_independent() -> None:
     assert other is not ext
     # Each instance holds its own heap types in its own state.
     assert other.RawRecord is not ext.RawRecord
+    assert other.RingBuffer is not ext.RingBuffer
+    assert other.Decoder is not ext.Decoder
     assert other.RawRecord.__name__ == ext.RawRecord.__name__ == "RawRecord"
     assert sys.modules["perfsys._perfsys"] is ext
-
-
-def test_subinterpreter_import() -> None:
-    interpreters = pytest_importorskip_interpreters()
-    interp = interpreters.create()
+    # and the copy works: its own types, its own results
+    fd = other.perf_event_open(_task_clock_attr(), 0, -1)
     try:
-        interp.exec("import perfsys._perfsys")
+        assert isinstance(other.read(fd), other.CounterValue)
+        assert not isinstance(other.read(fd), ext.CounterValue)
     finally:
-        interp.close()
+        import os
+
+        os.close(fd)
 
 
-def pytest_importorskip_interpreters():  # type: ignore[no-untyped-def]
-    import pytest
+def _task_clock_attr() -> bytearray:
+    import perfsys
+    from perfsys import constants as C
 
+    return bytearray(
+        perfsys.perf_event_attr(
+            type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_TASK_CLOCK, exclude_kernel=1
+        )
+    )
+
+
+SUBINTERPRETER_SCRIPT = """
+import os, sys
+sys.path[:0] = {path!r}
+import perfsys
+from perfsys import constants as C
+attr = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_TASK_CLOCK,
+                               exclude_kernel=1)
+fd = perfsys.perf_event_open(attr, 0, -1)
+sum(range(100_000))
+value = perfsys.read_value(fd)
+os.close(fd)
+assert value > 0, value
+"""
+
+
+def test_subinterpreter_with_its_own_gil() -> None:
     try:
-        from concurrent import interpreters  # type: ignore[attr-defined]
+        from concurrent import interpreters  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         pytest.skip("this Python has no concurrent.interpreters (3.14+)")
-    return interpreters
+    interp = interpreters.create()  # isolated: its own GIL and its own module state
+    try:
+        interp.exec(SUBINTERPRETER_SCRIPT.format(path=[p for p in sys.path if p]))
+    finally:
+        interp.close()

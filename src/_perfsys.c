@@ -5673,11 +5673,16 @@ perfsys_free(void *m)
 #  define PERFSYS_GIL_NOT_USED ((void *)1)
 #endif
 
-/* For 3.13 and newer. */
+/* An abi3 build uses this table on 3.13 and newer; a full-API build, made for one
+   interpreter version, names what that version's headers define. */
 static PyModuleDef_Slot perfsys_slots[] = {
     {Py_mod_exec, perfsys_exec},
+#if defined(Py_LIMITED_API) || defined(Py_mod_multiple_interpreters)
     {PERFSYS_SLOT_MULTIPLE_INTERPRETERS, PERFSYS_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if defined(Py_LIMITED_API) || defined(Py_mod_gil)
     {PERFSYS_SLOT_GIL, PERFSYS_GIL_NOT_USED},
+#endif
     {0, NULL},
 };
 

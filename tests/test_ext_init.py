@@ -1,7 +1,12 @@
 """The extension uses multi-phase init and module state: it can be loaded again."""
 
 import importlib.util
+import os
+import shutil
+import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -32,8 +37,6 @@ def test_second_instance_is_independent() -> None:
         assert isinstance(other.read(fd), other.CounterValue)
         assert not isinstance(other.read(fd), ext.CounterValue)
     finally:
-        import os
-
         os.close(fd)
 
 
@@ -73,3 +76,34 @@ def test_subinterpreter_with_its_own_gil() -> None:
         interp.exec(SUBINTERPRETER_SCRIPT.format(path=[p for p in sys.path if p]))
     finally:
         interp.close()
+
+
+def test_full_api_build(tmp_path: Path) -> None:
+    """The build without the limited API (the free-threaded wheel's) compiles warning-free
+    and imports on this interpreter; its module slots are the ones this version knows."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler on PATH")
+    root = Path(__file__).resolve().parent.parent
+    pkg = tmp_path / "perfsys"
+    shutil.copytree(root / "src" / "perfsys", pkg, ignore=shutil.ignore_patterns("*.so"))
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    subprocess.run(
+        [cc, "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-O1", "-fPIC", "-shared",
+         "-I", sysconfig.get_paths()["include"], str(root / "src" / "_perfsys.c"),
+         "-o", str(pkg / f"_perfsys{suffix}")],
+        check=True,
+    )
+    script = (
+        "import os, perfsys, perfsys._perfsys as m\n"
+        f"assert m.__file__.endswith({suffix!r}), m.__file__\n"
+        "from perfsys import constants as C\n"
+        "a = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,"
+        " config=C.PERF_COUNT_SW_TASK_CLOCK, exclude_kernel=1)\n"
+        "fd = perfsys.perf_event_open(a, 0, -1)\n"
+        "sum(range(100000))\n"
+        "assert perfsys.read_value(fd) > 0\n"
+        "os.close(fd)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True,
+                   env={**os.environ, "PYTHONPATH": str(tmp_path)})

@@ -9,6 +9,9 @@ reads the ring through its buffer with struct.unpack_from, in two flavours:
                 absent ones None), as a pure-Python binding would
   python-bare   the least Python can do: one struct.unpack_from tuple per record
 
+Two more C columns place the cost: `decode_all` decodes a bytes copy of the same records
+with no ring at all, and `raw` drains the ring into RawRecords with no decoding.
+
 Run: python3 benchmarks/bench_decode.py [--seconds S]
 """
 
@@ -146,13 +149,22 @@ def bench(fn: Callable[[], int], seconds: float) -> float:
     return best
 
 
-def run(sample_type: int, data_pages: int, seconds: float) -> tuple[int, float, float, float]:
+def run(sample_type: int, data_pages: int, seconds: float) -> tuple[int, dict[str, float]]:
     lap = Lap(sample_type, data_pages)
     decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=sample_type))
 
     def c_drain() -> int:
         lap.lap()
         return len(lap.ring.read(decoder=decoder))
+
+    def raw_drain() -> int:
+        lap.lap()
+        return len(lap.ring.read())
+
+    data = make_records(sample_type, lap.n)
+
+    def no_ring() -> int:
+        return len(decoder.decode_all(data))
 
     view = memoryview(lap.ring)
 
@@ -175,13 +187,17 @@ def run(sample_type: int, data_pages: int, seconds: float) -> tuple[int, float, 
     theirs = lap.ring.read(decoder=decoder)
     assert [tuple(r) for r in theirs] == [tuple(r) for r in mine]
 
-    c = bench(c_drain, seconds)
-    named = bench(py_drain(python_named), seconds)
-    bare = bench(py_drain(python_bare), seconds)
+    rates = {
+        "c": bench(c_drain, seconds),
+        "decode_all": bench(no_ring, seconds),
+        "raw": bench(raw_drain, seconds),
+        "named": bench(py_drain(python_named), seconds),
+        "bare": bench(py_drain(python_bare), seconds),
+    }
     view.release()
     del lap.header
     lap.ring.close()
-    return lap.n, c, named, bare
+    return lap.n, rates
 
 
 def main() -> None:
@@ -189,15 +205,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     args = ap.parse_args()
     print(f"perfsys {perfsys.__version__}, gc enabled: {gc.isenabled()}")
-    print(f"{'sample_type':<28} {'ring':>7} {'records':>8} {'C Decoder':>12} "
-          f"{'python-named':>13} {'python-bare':>12} {'C/named':>8} {'C/bare':>7}")
+    print("records per second (M/s): C = RingBuffer.read(decoder=Decoder)")
+    print(f"{'sample_type':<28} {'ring':>7} {'records':>8} {'C':>7} {'decode_all':>10} "
+          f"{'raw':>7} {'py-named':>9} {'py-bare':>8} {'C/named':>8} {'C/bare':>7}")
     for name, st in (("IP|TID|TIME|PERIOD", SIMPLE),
                      (f"+CALLCHAIN ({CHAIN_DEPTH} frames)", CHAIN)):
         for pages in (8, 64):
-            n, c, named, bare = run(st, pages, args.seconds)
-            print(f"{name:<28} {pages * 4:>5}KiB {n:>8} {c / 1e6:>10.2f}M/s "
-                  f"{named / 1e6:>11.2f}M/s {bare / 1e6:>10.2f}M/s {c / named:>7.1f}x "
-                  f"{c / bare:>6.1f}x")
+            n, r = run(st, pages, args.seconds)
+            print(f"{name:<28} {pages * 4:>5}KiB {n:>8} {r['c'] / 1e6:>7.2f} "
+                  f"{r['decode_all'] / 1e6:>10.2f} {r['raw'] / 1e6:>7.2f} "
+                  f"{r['named'] / 1e6:>9.2f} {r['bare'] / 1e6:>8.2f} "
+                  f"{r['c'] / r['named']:>7.1f}x {r['c'] / r['bare']:>6.1f}x")
 
 
 if __name__ == "__main__":

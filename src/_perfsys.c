@@ -2436,49 +2436,55 @@ static PyStructSequence_Field callchain_deferred_fields[] = {
 
 /* SampleRecord: every PERF_SAMPLE_* field in the kernel's order; a field whose
    bit is not in sample_type is None. */
-enum {
-    S_TYPE, S_MISC, S_IDENTIFIER, S_IP, S_PID, S_TID, S_TIME, S_ADDR, S_ID,
-    S_STREAM_ID, S_CPU, S_PERIOD, S_READ, S_CALLCHAIN, S_RAW, S_HW_IDX,
-    S_BRANCH_STACK, S_BRANCH_COUNTERS, S_REGS_USER_ABI, S_REGS_USER,
-    S_STACK_USER, S_STACK_USER_DYN_SIZE, S_WEIGHT, S_WEIGHT_STRUCT, S_DATA_SRC,
-    S_TRANSACTION, S_REGS_INTR_ABI, S_REGS_INTR, S_PHYS_ADDR, S_CGROUP,
-    S_DATA_PAGE_SIZE, S_CODE_PAGE_SIZE, S_AUX, S_NFIELDS
-};
+/* Every SampleRecord field, in order: its index name, its name, its doc. One list
+   makes the index enum, the PyStructSequence_Field table and the getset table,
+   all constant (nothing is written at import, which several interpreters may
+   do at once). */
+#define SAMPLE_FIELD_LIST(X) \
+    X(S_TYPE, "type", "the header's type, a PERF_RECORD_* value") \
+    X(S_MISC, "misc", "the header's misc bits, PERF_RECORD_MISC_*") \
+    X(S_IDENTIFIER, "identifier", "PERF_SAMPLE_IDENTIFIER: the event id") \
+    X(S_IP, "ip", "PERF_SAMPLE_IP: instruction pointer") \
+    X(S_PID, "pid", "PERF_SAMPLE_TID: process id") \
+    X(S_TID, "tid", "PERF_SAMPLE_TID: thread id") \
+    X(S_TIME, "time", "PERF_SAMPLE_TIME: timestamp") \
+    X(S_ADDR, "addr", "PERF_SAMPLE_ADDR: address") \
+    X(S_ID, "id", "PERF_SAMPLE_ID: the event id") \
+    X(S_STREAM_ID, "stream_id", "PERF_SAMPLE_STREAM_ID: the stream id") \
+    X(S_CPU, "cpu", "PERF_SAMPLE_CPU: cpu number") \
+    X(S_PERIOD, "period", "PERF_SAMPLE_PERIOD: sample period") \
+    X(S_READ, "read", "PERF_SAMPLE_READ: read_format values, as the counter read functions return them") \
+    X(S_CALLCHAIN, "callchain", "PERF_SAMPLE_CALLCHAIN: tuple of addresses (with PERF_CONTEXT_* markers)") \
+    X(S_RAW, "raw", "PERF_SAMPLE_RAW: bytes (size as the kernel wrote it, padding included)") \
+    X(S_HW_IDX, "hw_idx", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_HW_INDEX: hw_idx") \
+    X(S_BRANCH_STACK, "branch_stack", "PERF_SAMPLE_BRANCH_STACK: tuple of BranchEntry") \
+    X(S_BRANCH_COUNTERS, "branch_counters", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_COUNTERS: tuple of ints") \
+    X(S_REGS_USER_ABI, "regs_user_abi", "PERF_SAMPLE_REGS_USER: PERF_SAMPLE_REGS_ABI_*") \
+    X(S_REGS_USER, "regs_user", "PERF_SAMPLE_REGS_USER: tuple of register values (empty for ABI_NONE)") \
+    X(S_STACK_USER, "stack_user", "PERF_SAMPLE_STACK_USER: the dumped stack bytes") \
+    X(S_STACK_USER_DYN_SIZE, "stack_user_dyn_size", "PERF_SAMPLE_STACK_USER: bytes of stack_user that are valid (None if size was 0)") \
+    X(S_WEIGHT, "weight", "PERF_SAMPLE_WEIGHT or PERF_SAMPLE_WEIGHT_STRUCT: the whole u64") \
+    X(S_WEIGHT_STRUCT, "weight_struct", "PERF_SAMPLE_WEIGHT_STRUCT: (var1_dw, var2_w, var3_w)") \
+    X(S_DATA_SRC, "data_src", "PERF_SAMPLE_DATA_SRC: a perf_mem_data_src value") \
+    X(S_TRANSACTION, "transaction", "PERF_SAMPLE_TRANSACTION: PERF_TXN_* bits") \
+    X(S_REGS_INTR_ABI, "regs_intr_abi", "PERF_SAMPLE_REGS_INTR: PERF_SAMPLE_REGS_ABI_*") \
+    X(S_REGS_INTR, "regs_intr", "PERF_SAMPLE_REGS_INTR: tuple of register values (empty for ABI_NONE)") \
+    X(S_PHYS_ADDR, "phys_addr", "PERF_SAMPLE_PHYS_ADDR: physical address") \
+    X(S_CGROUP, "cgroup", "PERF_SAMPLE_CGROUP: cgroup id") \
+    X(S_DATA_PAGE_SIZE, "data_page_size", "PERF_SAMPLE_DATA_PAGE_SIZE") \
+    X(S_CODE_PAGE_SIZE, "code_page_size", "PERF_SAMPLE_CODE_PAGE_SIZE") \
+    X(S_AUX, "aux", "PERF_SAMPLE_AUX: bytes")
+
+#define SAMPLE_ENUM(idx, name, doc) idx,
+enum { SAMPLE_FIELD_LIST(SAMPLE_ENUM) S_NFIELDS };
+#undef SAMPLE_ENUM
+
+#define SAMPLE_FIELD(idx, name, doc) {name, doc},
 static PyStructSequence_Field sample_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"identifier", "PERF_SAMPLE_IDENTIFIER: the event id"},
-    {"ip", "PERF_SAMPLE_IP: instruction pointer"},
-    {"pid", "PERF_SAMPLE_TID: process id"},
-    {"tid", "PERF_SAMPLE_TID: thread id"},
-    {"time", "PERF_SAMPLE_TIME: timestamp"},
-    {"addr", "PERF_SAMPLE_ADDR: address"},
-    {"id", "PERF_SAMPLE_ID: the event id"},
-    {"stream_id", "PERF_SAMPLE_STREAM_ID: the stream id"},
-    {"cpu", "PERF_SAMPLE_CPU: cpu number"},
-    {"period", "PERF_SAMPLE_PERIOD: sample period"},
-    {"read", "PERF_SAMPLE_READ: read_format values, as the counter read functions return them"},
-    {"callchain", "PERF_SAMPLE_CALLCHAIN: tuple of addresses (with PERF_CONTEXT_* markers)"},
-    {"raw", "PERF_SAMPLE_RAW: bytes (size as the kernel wrote it, padding included)"},
-    {"hw_idx", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_HW_INDEX: hw_idx"},
-    {"branch_stack", "PERF_SAMPLE_BRANCH_STACK: tuple of BranchEntry"},
-    {"branch_counters", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_COUNTERS: tuple of ints"},
-    {"regs_user_abi", "PERF_SAMPLE_REGS_USER: PERF_SAMPLE_REGS_ABI_*"},
-    {"regs_user", "PERF_SAMPLE_REGS_USER: tuple of register values (empty for ABI_NONE)"},
-    {"stack_user", "PERF_SAMPLE_STACK_USER: the dumped stack bytes"},
-    {"stack_user_dyn_size", "PERF_SAMPLE_STACK_USER: bytes of stack_user that are valid (None if size was 0)"},
-    {"weight", "PERF_SAMPLE_WEIGHT or PERF_SAMPLE_WEIGHT_STRUCT: the whole u64"},
-    {"weight_struct", "PERF_SAMPLE_WEIGHT_STRUCT: (var1_dw, var2_w, var3_w)"},
-    {"data_src", "PERF_SAMPLE_DATA_SRC: a perf_mem_data_src value"},
-    {"transaction", "PERF_SAMPLE_TRANSACTION: PERF_TXN_* bits"},
-    {"regs_intr_abi", "PERF_SAMPLE_REGS_INTR: PERF_SAMPLE_REGS_ABI_*"},
-    {"regs_intr", "PERF_SAMPLE_REGS_INTR: tuple of register values (empty for ABI_NONE)"},
-    {"phys_addr", "PERF_SAMPLE_PHYS_ADDR: physical address"},
-    {"cgroup", "PERF_SAMPLE_CGROUP: cgroup id"},
-    {"data_page_size", "PERF_SAMPLE_DATA_PAGE_SIZE"},
-    {"code_page_size", "PERF_SAMPLE_CODE_PAGE_SIZE"},
-    {"aux", "PERF_SAMPLE_AUX: bytes"},
+    SAMPLE_FIELD_LIST(SAMPLE_FIELD)
     {NULL, NULL},
 };
+#undef SAMPLE_FIELD
 
 /* SampleRecord is the record that comes in the millions, so it is not a
    PyStructSequence (33 slots, each set to None and released again) but a
@@ -2736,7 +2742,12 @@ static PyMethodDef sample_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyGetSetDef sample_getset[S_NFIELDS + 1];
+#define SAMPLE_GETSET(idx, name, doc) {name, sample_get, NULL, doc, (void *)(intptr_t)(idx)},
+static PyGetSetDef sample_getset[] = {
+    SAMPLE_FIELD_LIST(SAMPLE_GETSET)
+    {NULL, NULL, NULL, NULL, NULL},
+};
+#undef SAMPLE_GETSET
 
 static PyType_Slot sample_slots[] = {
     {Py_tp_new, sample_tp_new},
@@ -2769,14 +2780,6 @@ static PyType_Spec sample_spec = {
 static PyTypeObject *
 sample_new_type(PyObject *m)
 {
-    if (sample_getset[0].name == NULL) {
-        for (int i = 0; i < S_NFIELDS; i++) {
-            sample_getset[i].name = sample_fields[i].name;
-            sample_getset[i].get = sample_get;
-            sample_getset[i].doc = sample_fields[i].doc;
-            sample_getset[i].closure = (void *)(intptr_t)i;
-        }
-    }
     PyTypeObject *tp = (PyTypeObject *)PyType_FromModuleAndSpec(m, &sample_spec, NULL);
     if (tp == NULL) {
         return NULL;
@@ -5648,32 +5651,85 @@ perfsys_free(void *m)
     (void)perfsys_clear((PyObject *)m);
 }
 
-static PyModuleDef_Slot perfsys_slots[] = {
-    {Py_mod_exec, perfsys_exec},
+/* Module slots. Py_mod_multiple_interpreters (3.12) and Py_mod_gil (3.13) are
+   newer than the 3.11 limited API an abi3 build compiles against, and a 3.11
+   interpreter rejects slot ids it does not know. Their numbers are part of the
+   stable ABI, so an abi3 build names them itself and chooses at import, by the
+   running interpreter's Py_Version, the table that interpreter understands.
+   Everything the module keeps is in module state or in constant tables, so it
+   supports a GIL per interpreter, and it never relies on the GIL. */
 #ifdef Py_mod_multiple_interpreters
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#  define PERFSYS_SLOT_MULTIPLE_INTERPRETERS Py_mod_multiple_interpreters
+#  define PERFSYS_PER_INTERPRETER_GIL_SUPPORTED Py_MOD_PER_INTERPRETER_GIL_SUPPORTED
+#else
+#  define PERFSYS_SLOT_MULTIPLE_INTERPRETERS 3
+#  define PERFSYS_PER_INTERPRETER_GIL_SUPPORTED ((void *)2)
 #endif
 #ifdef Py_mod_gil
-    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#  define PERFSYS_SLOT_GIL Py_mod_gil
+#  define PERFSYS_GIL_NOT_USED Py_MOD_GIL_NOT_USED
+#else
+#  define PERFSYS_SLOT_GIL 4
+#  define PERFSYS_GIL_NOT_USED ((void *)1)
+#endif
+
+/* An abi3 build uses this table on 3.13 and newer; a full-API build, made for one
+   interpreter version, names what that version's headers define. */
+static PyModuleDef_Slot perfsys_slots[] = {
+    {Py_mod_exec, perfsys_exec},
+#if defined(Py_LIMITED_API) || defined(Py_mod_multiple_interpreters)
+    {PERFSYS_SLOT_MULTIPLE_INTERPRETERS, PERFSYS_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if defined(Py_LIMITED_API) || defined(Py_mod_gil)
+    {PERFSYS_SLOT_GIL, PERFSYS_GIL_NOT_USED},
 #endif
     {0, NULL},
 };
 
-static struct PyModuleDef perfsys_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "perfsys._perfsys",
-    .m_doc = "Direct, unsafe bindings to Linux's perf_event_open(2): the system call, "
-             "its ioctls, counter reads, the mmap'ed ring buffer and record decoding.",
-    .m_size = sizeof(perfsys_state),
-    .m_methods = NULL,
-    .m_slots = perfsys_slots,
-    .m_traverse = perfsys_traverse,
-    .m_clear = perfsys_clear,
-    .m_free = perfsys_free,
+#define PERFSYS_MODULE_DEF(slots)                                                   \
+    {                                                                               \
+        PyModuleDef_HEAD_INIT,                                                      \
+        .m_name = "perfsys._perfsys",                                               \
+        .m_doc = "Direct, unsafe bindings to Linux's perf_event_open(2): the system " \
+                 "call, its ioctls, counter reads, the mmap'ed ring buffer and "     \
+                 "record decoding.",                                                \
+        .m_size = sizeof(perfsys_state),                                            \
+        .m_methods = NULL,                                                          \
+        .m_slots = (slots),                                                         \
+        .m_traverse = perfsys_traverse,                                             \
+        .m_clear = perfsys_clear,                                                   \
+        .m_free = perfsys_free,                                                     \
+    }
+
+static struct PyModuleDef perfsys_module = PERFSYS_MODULE_DEF(perfsys_slots);
+
+#ifdef Py_LIMITED_API
+/* For 3.12: without Py_mod_gil. */
+static PyModuleDef_Slot perfsys_slots_312[] = {
+    {Py_mod_exec, perfsys_exec},
+    {PERFSYS_SLOT_MULTIPLE_INTERPRETERS, PERFSYS_PER_INTERPRETER_GIL_SUPPORTED},
+    {0, NULL},
 };
+static struct PyModuleDef perfsys_module_312 = PERFSYS_MODULE_DEF(perfsys_slots_312);
+
+/* For 3.11: Py_mod_exec alone. */
+static PyModuleDef_Slot perfsys_slots_311[] = {
+    {Py_mod_exec, perfsys_exec},
+    {0, NULL},
+};
+static struct PyModuleDef perfsys_module_311 = PERFSYS_MODULE_DEF(perfsys_slots_311);
+#endif
 
 PyMODINIT_FUNC
 PyInit__perfsys(void)
 {
+#ifdef Py_LIMITED_API
+    if (Py_Version < 0x030C0000) {
+        return PyModuleDef_Init(&perfsys_module_311);
+    }
+    if (Py_Version < 0x030D0000) {
+        return PyModuleDef_Init(&perfsys_module_312);
+    }
+#endif
     return PyModuleDef_Init(&perfsys_module);
 }

@@ -8,7 +8,7 @@ raw ``perf_event_attr`` structs and must know the kernel's rules; see
 from perfsys import _perfsys
 from perfsys._perfsys import RawRecord
 
-# -- generated tables: structs and HEADERS_VERSION (issue 2) --
+# -- generated tables: structs and HEADERS_VERSION --
 # isort: split
 from perfsys import constants
 from perfsys.constants import (
@@ -23,7 +23,7 @@ from perfsys.constants import (
     perf_sample_weight,
 )
 
-# -- core: perf_event_open, ioctls, counter reads (issue 3) --
+# -- core: perf_event_open, ioctls, counter reads --
 # isort: split
 from perfsys import ioctls
 from perfsys._perfsys import (
@@ -38,7 +38,7 @@ from perfsys._perfsys import (
     read_value,
 )
 
-# -- decode: record decoding (issue 4) --
+# -- decode: record decoding --
 # isort: split
 from perfsys._perfsys import (
     AuxOutputHwIdRecord,
@@ -68,7 +68,7 @@ from perfsys._perfsys import (
     UnthrottleRecord,
 )
 
-# -- ring: RingBuffer (issue 4) --
+# -- ring: RingBuffer --
 # isort: split
 from perfsys._perfsys import RingBuffer
 

@@ -36,10 +36,12 @@ class Ring:
         self.map = mmap.mmap(fd, PAGE + self.size, mmap.MAP_SHARED,
                              mmap.PROT_READ | mmap.PROT_WRITE)
         self.tail = 0
+        self.page: perfsys.perf_event_mmap_page | None = (
+            perfsys.perf_event_mmap_page.from_buffer(self.map))
 
     def head(self) -> int:
-        off = perfsys.perf_event_mmap_page.data_head.offset
-        return int.from_bytes(self.map[off:off + 8], "little")
+        assert self.page is not None
+        return self.page.data_head
 
     def records(self) -> list[tuple[int, bytes]]:
         """(type, body) of every record written since the last call."""
@@ -53,10 +55,11 @@ class Ring:
             body = (data + data)[pos + 8:pos + size]
             out.append((type_, body))
             self.tail += size
-        off = perfsys.perf_event_mmap_page.data_tail.offset
-        self.map[off:off + 8] = self.tail.to_bytes(8, "little")
+        assert self.page is not None
+        self.page.data_tail = self.tail
         return out
 
     def close(self) -> None:
+        self.page = None  # release the export before unmapping
         self.map.close()
 

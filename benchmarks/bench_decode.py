@@ -12,6 +12,9 @@ reads the ring through its buffer with struct.unpack_from, in two flavours:
 Two more C columns place the cost: `decode_all` decodes a bytes copy of the same records
 with no ring at all, and `raw` drains the ring into RawRecords with no decoding.
 
+Each figure is measured in a fresh interpreter, so that no column inherits the heap that
+another left behind.
+
 Run: python3 benchmarks/bench_decode.py [--seconds S]
 """
 
@@ -20,6 +23,8 @@ from __future__ import annotations
 import argparse
 import gc
 import struct
+import subprocess
+import sys
 import time
 from collections import namedtuple
 from collections.abc import Callable
@@ -149,9 +154,14 @@ def bench(fn: Callable[[], int], seconds: float) -> float:
     return best
 
 
-def run(sample_type: int, data_pages: int, seconds: float) -> tuple[int, dict[str, float]]:
+COLUMNS = ("c", "decode_all", "raw", "named", "bare")
+
+
+def measure(sample_type: int, data_pages: int, column: str, seconds: float) -> float:
+    """Records per second of one column, in this (fresh) process."""
     lap = Lap(sample_type, data_pages)
     decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=sample_type))
+    view = memoryview(lap.ring)
 
     def c_drain() -> int:
         lap.lap()
@@ -161,12 +171,10 @@ def run(sample_type: int, data_pages: int, seconds: float) -> tuple[int, dict[st
         lap.lap()
         return len(lap.ring.read())
 
-    data = make_records(sample_type, lap.n)
+    data = bytes(view[lap.page : lap.page + lap.used])  # the same records, as bytes
 
     def no_ring() -> int:
         return len(decoder.decode_all(data))
-
-    view = memoryview(lap.ring)
 
     def py_drain(decode: Callable[[Any, int, int, int], list[Any]]) -> Callable[[], int]:
         def drain() -> int:
@@ -179,43 +187,69 @@ def run(sample_type: int, data_pages: int, seconds: float) -> tuple[int, dict[st
             return len(recs)
         return drain
 
-    # the same records from both sides
-    lap.lap()
-    tail, head = lap.header.data_tail, lap.header.data_head
-    mine = python_named(view, lap.page, lap.page + head - tail, sample_type)
-    lap.header.data_tail = tail
-    theirs = lap.ring.read(decoder=decoder)
-    assert [tuple(r) for r in theirs] == [tuple(r) for r in mine]
-
-    rates = {
-        "c": bench(c_drain, seconds),
-        "decode_all": bench(no_ring, seconds),
-        "raw": bench(raw_drain, seconds),
-        "named": bench(py_drain(python_named), seconds),
-        "bare": bench(py_drain(python_bare), seconds),
-    }
+    fns = {"c": c_drain, "decode_all": no_ring, "raw": raw_drain,
+           "named": py_drain(python_named), "bare": py_drain(python_bare)}
+    rate = bench(fns[column], seconds)
     view.release()
     del lap.header
     lap.ring.close()
-    return lap.n, rates
+    return rate
+
+
+def check(sample_type: int, data_pages: int) -> int:
+    """The C Decoder and the named pure-Python decoder give the same records; returns
+    how many records one drain holds."""
+    lap = Lap(sample_type, data_pages)
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=sample_type))
+    view = memoryview(lap.ring)
+    lap.lap()
+    tail, head = lap.header.data_tail, lap.header.data_head
+    mine = python_named(view, lap.page, lap.page + head - tail, sample_type)
+    theirs = lap.ring.read(decoder=decoder)
+    assert [tuple(r) for r in theirs] == [tuple(r) for r in mine]
+    view.release()
+    del lap.header
+    lap.ring.close()
+    return lap.n
+
+
+def in_fresh_process(sample_type: int, data_pages: int, column: str, seconds: float) -> float:
+    """measure() in a new interpreter: every column starts from the same clean heap.
+    (A heap churned by millions of short-lived objects scatters new ones across memory,
+    which was seen to halve the C decoder's rate, and would make the order of the
+    columns decide the result.)"""
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", str(sample_type), str(data_pages), column,
+         "--seconds", str(seconds)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return float(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
+    ap.add_argument("--one", nargs=3, metavar=("SAMPLE_TYPE", "PAGES", "COLUMN"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
-    print(f"perfsys {perfsys.__version__}, gc enabled: {gc.isenabled()}")
+    if args.one:
+        st, pages, column = int(args.one[0]), int(args.one[1]), args.one[2]
+        print(measure(st, pages, column, args.seconds))
+        return
+    print(f"perfsys {perfsys.__version__}, gc enabled: {gc.isenabled()}, "
+          "each figure measured in a fresh interpreter")
     print("records per second (M/s): C = RingBuffer.read(decoder=Decoder)")
     print(f"{'sample_type':<28} {'ring':>7} {'records':>8} {'C':>7} {'decode_all':>10} "
           f"{'raw':>7} {'py-named':>9} {'py-bare':>8} {'C/named':>8} {'C/bare':>7}")
     for name, st in (("IP|TID|TIME|PERIOD", SIMPLE),
                      (f"+CALLCHAIN ({CHAIN_DEPTH} frames)", CHAIN)):
         for pages in (8, 64):
-            n, r = run(st, pages, args.seconds)
+            n = check(st, pages)
+            r = {col: in_fresh_process(st, pages, col, args.seconds) for col in COLUMNS}
             print(f"{name:<28} {pages * 4:>5}KiB {n:>8} {r['c'] / 1e6:>7.2f} "
                   f"{r['decode_all'] / 1e6:>10.2f} {r['raw'] / 1e6:>7.2f} "
                   f"{r['named'] / 1e6:>9.2f} {r['bare'] / 1e6:>8.2f} "
-                  f"{r['c'] / r['named']:>7.1f}x {r['c'] / r['bare']:>6.1f}x")
+                  f"{r['c'] / r['named']:>7.1f}x {r['c'] / r['bare']:>6.1f}x", flush=True)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ from typing import Any
 # This checkout's build (python3 setup.py build_ext --inplace), as bench_read does.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-import perfsys  # noqa: E402
-from perfsys import constants as C  # noqa: E402
+import perfsys
+from perfsys import constants as C
 
 SIMPLE = C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_PERIOD
 CHAIN = SIMPLE | C.PERF_SAMPLE_CALLCHAIN

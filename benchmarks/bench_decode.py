@@ -9,8 +9,10 @@ reads the ring through its buffer with struct.unpack_from, in two flavours:
                 absent ones None), as a pure-Python binding would
   python-bare   the least Python can do: one struct.unpack_from tuple per record
 
-Two more C columns place the cost: `decode_all` decodes a bytes copy of the same records
-with no ring at all, and `raw` drains the ring into RawRecords with no decoding.
+More C columns place the cost: `C+read` also reads every field the records carry (ip,
+pid, tid, time, period and the callchain), which a SampleRecord turns into Python objects
+only when they are read; `decode_all` decodes a bytes copy of the same records with no
+ring at all, and `raw` drains the ring into RawRecords with no decoding.
 
 Each figure is measured in a fresh interpreter, so that no column inherits the heap that
 another left behind.
@@ -158,7 +160,7 @@ def bench(fn: Callable[[], int], seconds: float) -> float:
     return best
 
 
-COLUMNS = ("c", "decode_all", "raw", "named", "bare")
+COLUMNS = ("c", "c_read", "decode_all", "raw", "named", "bare")
 
 
 def measure(sample_type: int, data_pages: int, column: str, seconds: float) -> float:
@@ -170,6 +172,19 @@ def measure(sample_type: int, data_pages: int, column: str, seconds: float) -> f
     def c_drain() -> int:
         lap.lap()
         return len(lap.ring.read(decoder=decoder))
+
+    chain = sample_type & C.PERF_SAMPLE_CALLCHAIN
+
+    def c_read_drain() -> int:
+        lap.lap()
+        recs = lap.ring.read(decoder=decoder)
+        if chain:
+            for r in recs:
+                r.ip, r.pid, r.tid, r.time, r.period, r.callchain  # noqa: B018
+        else:
+            for r in recs:
+                r.ip, r.pid, r.tid, r.time, r.period  # noqa: B018
+        return len(recs)
 
     def raw_drain() -> int:
         lap.lap()
@@ -191,7 +206,7 @@ def measure(sample_type: int, data_pages: int, column: str, seconds: float) -> f
             return len(recs)
         return drain
 
-    fns = {"c": c_drain, "decode_all": no_ring, "raw": raw_drain,
+    fns = {"c": c_drain, "c_read": c_read_drain, "decode_all": no_ring, "raw": raw_drain,
            "named": py_drain(python_named), "bare": py_drain(python_bare)}
     rate = bench(fns[column], seconds)
     view.release()
@@ -243,15 +258,17 @@ def main() -> None:
     print(f"perfsys {perfsys.__version__}, gc enabled: {gc.isenabled()}, "
           "each figure measured in a fresh interpreter")
     print("records per second (M/s): C = RingBuffer.read(decoder=Decoder)")
-    print(f"{'sample_type':<28} {'ring':>7} {'records':>8} {'C':>7} {'decode_all':>10} "
-          f"{'raw':>7} {'py-named':>9} {'py-bare':>8} {'C/named':>8} {'C/bare':>7}")
+    print(f"{'sample_type':<28} {'ring':>7} {'records':>8} {'C':>7} {'C+read':>7} "
+          f"{'decode_all':>10} {'raw':>7} {'py-named':>9} {'py-bare':>8} {'C/named':>8} "
+          f"{'C/bare':>7}")
     for name, st in (("IP|TID|TIME|PERIOD", SIMPLE),
                      (f"+CALLCHAIN ({CHAIN_DEPTH} frames)", CHAIN)):
         for pages in (8, 64):
             n = check(st, pages)
             r = {col: in_fresh_process(st, pages, col, args.seconds) for col in COLUMNS}
             print(f"{name:<28} {pages * 4:>5}KiB {n:>8} {r['c'] / 1e6:>7.2f} "
-                  f"{r['decode_all'] / 1e6:>10.2f} {r['raw'] / 1e6:>7.2f} "
+                  f"{r['c_read'] / 1e6:>7.2f} {r['decode_all'] / 1e6:>10.2f} "
+                  f"{r['raw'] / 1e6:>7.2f} "
                   f"{r['named'] / 1e6:>9.2f} {r['bare'] / 1e6:>8.2f} "
                   f"{r['c'] / r['named']:>7.1f}x {r['c'] / r['bare']:>6.1f}x", flush=True)
 

@@ -192,6 +192,14 @@ typedef struct {
     PyTypeObject *branch_entry_type; /* BranchEntry, items of SampleRecord.branch_stack */
     PyTypeObject *decoder_type;      /* Decoder */
     PyObject *record_error;          /* RecordError(ValueError) */
+#ifndef Py_GIL_DISABLED
+    /* The ints of recently read callchain addresses: a profile's stacks repeat,
+       and an int taken from here costs an incref instead of an allocation.
+       Direct mapped, guarded by the GIL (a free-threaded build has none). */
+#  define DECODE_IP_CACHE 1024
+    uint64_t ip_key[DECODE_IP_CACHE];
+    PyObject *ip_int[DECODE_IP_CACHE];
+#endif
 } decode_state;
 
 /* section "ring" */
@@ -2239,7 +2247,6 @@ core_clear(core_state *s)
 #define BPF_TAG_SIZE 8u                  /* from linux/bpf.h */
 #define DECODE_BUILD_ID_MAX 20u          /* build_id[20] in PERF_RECORD_MMAP2 */
 #define DECODE_TRAILER_NFIELDS 7
-#define DECODE_IP_CACHE 1024             /* entries of a Decoder's callchain int cache */
 
 /* The bits of sample_type whose fields make up the sample_id trailer. */
 #define DECODE_TRAILER_BITS (PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_ID | \
@@ -2264,11 +2271,6 @@ typedef struct {
     decode_config *cfg;          /* sorted by id when !uniform */
     Py_ssize_t ncfg;
     int uniform;                 /* every config lays records out the same way */
-    /* The ints of recently seen callchain addresses: a profile's stacks repeat, and
-       an int taken from here costs an incref instead of an allocation. Direct
-       mapped; guarded like the rest of the Decoder (GIL or critical section). */
-    uint64_t ip_key[DECODE_IP_CACHE];
-    PyObject *ip_int[DECODE_IP_CACHE];
 } DecoderObject;
 
 /* ---- record types ---- */
@@ -2441,64 +2443,92 @@ static PyStructSequence_Field callchain_deferred_fields[] = {
    all constant (nothing is written at import, which several interpreters may
    do at once). */
 #define SAMPLE_FIELD_LIST(X) \
-    X(S_TYPE, "type", "the header's type, a PERF_RECORD_* value") \
-    X(S_MISC, "misc", "the header's misc bits, PERF_RECORD_MISC_*") \
-    X(S_IDENTIFIER, "identifier", "PERF_SAMPLE_IDENTIFIER: the event id") \
-    X(S_IP, "ip", "PERF_SAMPLE_IP: instruction pointer") \
-    X(S_PID, "pid", "PERF_SAMPLE_TID: process id") \
-    X(S_TID, "tid", "PERF_SAMPLE_TID: thread id") \
-    X(S_TIME, "time", "PERF_SAMPLE_TIME: timestamp") \
-    X(S_ADDR, "addr", "PERF_SAMPLE_ADDR: address") \
-    X(S_ID, "id", "PERF_SAMPLE_ID: the event id") \
-    X(S_STREAM_ID, "stream_id", "PERF_SAMPLE_STREAM_ID: the stream id") \
-    X(S_CPU, "cpu", "PERF_SAMPLE_CPU: cpu number") \
-    X(S_PERIOD, "period", "PERF_SAMPLE_PERIOD: sample period") \
-    X(S_READ, "read", "PERF_SAMPLE_READ: read_format values, as the counter read functions return them") \
-    X(S_CALLCHAIN, "callchain", "PERF_SAMPLE_CALLCHAIN: tuple of addresses (with PERF_CONTEXT_* markers)") \
-    X(S_RAW, "raw", "PERF_SAMPLE_RAW: bytes (size as the kernel wrote it, padding included)") \
-    X(S_HW_IDX, "hw_idx", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_HW_INDEX: hw_idx") \
-    X(S_BRANCH_STACK, "branch_stack", "PERF_SAMPLE_BRANCH_STACK: tuple of BranchEntry") \
-    X(S_BRANCH_COUNTERS, "branch_counters", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_COUNTERS: tuple of ints") \
-    X(S_REGS_USER_ABI, "regs_user_abi", "PERF_SAMPLE_REGS_USER: PERF_SAMPLE_REGS_ABI_*") \
-    X(S_REGS_USER, "regs_user", "PERF_SAMPLE_REGS_USER: tuple of register values (empty for ABI_NONE)") \
-    X(S_STACK_USER, "stack_user", "PERF_SAMPLE_STACK_USER: the dumped stack bytes") \
-    X(S_STACK_USER_DYN_SIZE, "stack_user_dyn_size", "PERF_SAMPLE_STACK_USER: bytes of stack_user that are valid (None if size was 0)") \
-    X(S_WEIGHT, "weight", "PERF_SAMPLE_WEIGHT or PERF_SAMPLE_WEIGHT_STRUCT: the whole u64") \
-    X(S_WEIGHT_STRUCT, "weight_struct", "PERF_SAMPLE_WEIGHT_STRUCT: (var1_dw, var2_w, var3_w)") \
-    X(S_DATA_SRC, "data_src", "PERF_SAMPLE_DATA_SRC: a perf_mem_data_src value") \
-    X(S_TRANSACTION, "transaction", "PERF_SAMPLE_TRANSACTION: PERF_TXN_* bits") \
-    X(S_REGS_INTR_ABI, "regs_intr_abi", "PERF_SAMPLE_REGS_INTR: PERF_SAMPLE_REGS_ABI_*") \
-    X(S_REGS_INTR, "regs_intr", "PERF_SAMPLE_REGS_INTR: tuple of register values (empty for ABI_NONE)") \
-    X(S_PHYS_ADDR, "phys_addr", "PERF_SAMPLE_PHYS_ADDR: physical address") \
-    X(S_CGROUP, "cgroup", "PERF_SAMPLE_CGROUP: cgroup id") \
-    X(S_DATA_PAGE_SIZE, "data_page_size", "PERF_SAMPLE_DATA_PAGE_SIZE") \
-    X(S_CODE_PAGE_SIZE, "code_page_size", "PERF_SAMPLE_CODE_PAGE_SIZE") \
-    X(S_AUX, "aux", "PERF_SAMPLE_AUX: bytes")
+    X(S_TYPE, SK_U64, "type", "the header's type, a PERF_RECORD_* value") \
+    X(S_MISC, SK_U64, "misc", "the header's misc bits, PERF_RECORD_MISC_*") \
+    X(S_IDENTIFIER, SK_U64, "identifier", "PERF_SAMPLE_IDENTIFIER: the event id") \
+    X(S_IP, SK_U64, "ip", "PERF_SAMPLE_IP: instruction pointer") \
+    X(S_PID, SK_I64, "pid", "PERF_SAMPLE_TID: process id") \
+    X(S_TID, SK_I64, "tid", "PERF_SAMPLE_TID: thread id") \
+    X(S_TIME, SK_U64, "time", "PERF_SAMPLE_TIME: timestamp") \
+    X(S_ADDR, SK_U64, "addr", "PERF_SAMPLE_ADDR: address") \
+    X(S_ID, SK_U64, "id", "PERF_SAMPLE_ID: the event id") \
+    X(S_STREAM_ID, SK_U64, "stream_id", "PERF_SAMPLE_STREAM_ID: the stream id") \
+    X(S_CPU, SK_U64, "cpu", "PERF_SAMPLE_CPU: cpu number") \
+    X(S_PERIOD, SK_U64, "period", "PERF_SAMPLE_PERIOD: sample period") \
+    X(S_READ, SK_OBJ, "read", "PERF_SAMPLE_READ: read_format values, as the counter read functions return them") \
+    X(S_CALLCHAIN, SK_ARRAY, "callchain", "PERF_SAMPLE_CALLCHAIN: tuple of addresses (with PERF_CONTEXT_* markers)") \
+    X(S_RAW, SK_OBJ, "raw", "PERF_SAMPLE_RAW: bytes (size as the kernel wrote it, padding included)") \
+    X(S_HW_IDX, SK_U64, "hw_idx", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_HW_INDEX: hw_idx") \
+    X(S_BRANCH_STACK, SK_OBJ, "branch_stack", "PERF_SAMPLE_BRANCH_STACK: tuple of BranchEntry") \
+    X(S_BRANCH_COUNTERS, SK_ARRAY, "branch_counters", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_COUNTERS: tuple of ints") \
+    X(S_REGS_USER_ABI, SK_U64, "regs_user_abi", "PERF_SAMPLE_REGS_USER: PERF_SAMPLE_REGS_ABI_*") \
+    X(S_REGS_USER, SK_ARRAY, "regs_user", "PERF_SAMPLE_REGS_USER: tuple of register values (empty for ABI_NONE)") \
+    X(S_STACK_USER, SK_OBJ, "stack_user", "PERF_SAMPLE_STACK_USER: the dumped stack bytes") \
+    X(S_STACK_USER_DYN_SIZE, SK_U64, "stack_user_dyn_size", "PERF_SAMPLE_STACK_USER: bytes of stack_user that are valid (None if size was 0)") \
+    X(S_WEIGHT, SK_U64, "weight", "PERF_SAMPLE_WEIGHT or PERF_SAMPLE_WEIGHT_STRUCT: the whole u64") \
+    X(S_WEIGHT_STRUCT, SK_WSTRUCT, "weight_struct", "PERF_SAMPLE_WEIGHT_STRUCT: (var1_dw, var2_w, var3_w)") \
+    X(S_DATA_SRC, SK_U64, "data_src", "PERF_SAMPLE_DATA_SRC: a perf_mem_data_src value") \
+    X(S_TRANSACTION, SK_U64, "transaction", "PERF_SAMPLE_TRANSACTION: PERF_TXN_* bits") \
+    X(S_REGS_INTR_ABI, SK_U64, "regs_intr_abi", "PERF_SAMPLE_REGS_INTR: PERF_SAMPLE_REGS_ABI_*") \
+    X(S_REGS_INTR, SK_ARRAY, "regs_intr", "PERF_SAMPLE_REGS_INTR: tuple of register values (empty for ABI_NONE)") \
+    X(S_PHYS_ADDR, SK_U64, "phys_addr", "PERF_SAMPLE_PHYS_ADDR: physical address") \
+    X(S_CGROUP, SK_U64, "cgroup", "PERF_SAMPLE_CGROUP: cgroup id") \
+    X(S_DATA_PAGE_SIZE, SK_U64, "data_page_size", "PERF_SAMPLE_DATA_PAGE_SIZE") \
+    X(S_CODE_PAGE_SIZE, SK_U64, "code_page_size", "PERF_SAMPLE_CODE_PAGE_SIZE") \
+    X(S_AUX, SK_OBJ, "aux", "PERF_SAMPLE_AUX: bytes")
 
-#define SAMPLE_ENUM(idx, name, doc) idx,
+#define SAMPLE_ENUM(idx, kind, name, doc) idx,
 enum { SAMPLE_FIELD_LIST(SAMPLE_ENUM) S_NFIELDS };
 #undef SAMPLE_ENUM
 
-#define SAMPLE_FIELD(idx, name, doc) {name, doc},
+#define SAMPLE_FIELD(idx, kind, name, doc) {name, doc},
 static PyStructSequence_Field sample_fields[] = {
     SAMPLE_FIELD_LIST(SAMPLE_FIELD)
     {NULL, NULL},
 };
 #undef SAMPLE_FIELD
 
+/* How a field is held: a u64, a signed value (pids and tids), a u64 array in
+   the object's variable part, the weight's u64 seen as weight_struct, or a
+   Python object. */
+enum { SK_U64, SK_I64, SK_ARRAY, SK_WSTRUCT, SK_OBJ };
+
+#define SAMPLE_KIND(idx, kind, name, doc) kind,
+static const unsigned char sample_kind[S_NFIELDS] = {SAMPLE_FIELD_LIST(SAMPLE_KIND)};
+#undef SAMPLE_KIND
+
 /* SampleRecord is the record that comes in the millions, so it is not a
    PyStructSequence (33 slots, each set to None and released again) but a
-   small immutable object of the same shape: one pointer per field, NULL for
-   a field whose bit is not in sample_type (read back as None). It behaves as
-   a named tuple: attribute access, len(), indexing and slicing, iteration,
+   small immutable object of the same shape: one 8-byte slot per field whose
+   bit is in sample_type, holding the value as the kernel wrote it (a u64, a
+   pid, or where an array such as the callchain lies in the object's variable
+   part, after the slots). The int or tuple a field reads as is made when it is
+   read, and never stored, so the object is never written after it is built
+   and needs no lock. Fields that are Python objects anyway (read, raw,
+   branch_stack, stack_user, aux) hold a reference, NULL meaning None; a record
+   built by SampleRecord(values) holds every field that way. It behaves as a
+   named tuple: attribute access, len(), indexing and slicing, iteration,
    unpacking, equality and hashing as the tuple of its fields, _fields,
-   __match_args__ and _asdict(). It holds no reference cycles (its fields are
+   __match_args__ and _asdict(). It holds no reference cycles (its objects are
    ints, bytes and tuples the decoder made), so it is not tracked by the GC. */
+typedef union {
+    PyObject *o;                 /* objmask: a reference, NULL for None */
+    uint64_t u;                  /* SK_U64, SK_WSTRUCT */
+    int64_t i;                   /* SK_I64 */
+    struct {
+        uint32_t off;            /* SK_ARRAY: first u64 past the slots */
+        uint32_t n;              /* and how many */
+    } a;
+} sample_slot_t;
+
 typedef struct {
     PyObject_HEAD
     uint64_t mask;               /* bit i: field i has a slot (its bit is in sample_type) */
-    PyObject *items[1];          /* popcount(mask) slots, in field order */
+    uint64_t objmask;            /* bit i: field i's slot is a PyObject * (or NULL) */
+    sample_slot_t items[1];      /* popcount(mask) slots, in field order, then the arrays */
 } SampleObject;
+
+_Static_assert(sizeof(sample_slot_t) == 8, "a SampleRecord slot is 8 bytes");
 
 /* The slot of field i, which must be in r->mask. */
 static inline Py_ssize_t
@@ -2507,17 +2537,23 @@ sample_slot(uint64_t mask, Py_ssize_t i)
     return (Py_ssize_t)__builtin_popcountll(mask & ((1ull << i) - 1));
 }
 
+/* A SampleRecord with popcount(mask) slots and `words` u64 after them; the
+   slots of objmask are NULL, the others are left for the caller to fill. */
 static SampleObject *
-sample_alloc(PyTypeObject *tp, uint64_t mask)
+sample_alloc(PyTypeObject *tp, uint64_t mask, uint64_t objmask, size_t words)
 {
     size_t n = (size_t)__builtin_popcountll(mask);
-    SampleObject *r = PyObject_Malloc(offsetof(SampleObject, items) + n * sizeof(PyObject *));
+    SampleObject *r = PyObject_Malloc(offsetof(SampleObject, items) +
+                                      (n + words) * sizeof(sample_slot_t));
     if (r == NULL) {
         PyErr_NoMemory();
         return NULL;
     }
     r->mask = mask;
-    memset(r->items, 0, n * sizeof(PyObject *));
+    r->objmask = objmask;
+    for (uint64_t m = objmask; m != 0; m &= m - 1) {
+        r->items[sample_slot(mask, __builtin_ctzll(m))].o = NULL;
+    }
     PyObject_Init((PyObject *)r, tp);
     return r;
 }
@@ -2527,30 +2563,112 @@ sample_dealloc(PyObject *op)
 {
     SampleObject *r = (SampleObject *)op;
     PyTypeObject *tp = Py_TYPE(op);
-    int n = __builtin_popcountll(r->mask);
-    for (int i = 0; i < n; i++) {
-        Py_XDECREF(r->items[i]);
+    for (uint64_t m = r->objmask; m != 0; m &= m - 1) {
+        Py_XDECREF(r->items[sample_slot(r->mask, __builtin_ctzll(m))].o);
     }
     PyObject_Free(op);
     Py_DECREF(tp);
 }
 
-static inline PyObject *
+/* A tuple of the n u64 at v. */
+static PyObject *
+sample_u64_tuple(const uint64_t *v, size_t n)
+{
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (size_t k = 0; k < n; k++) {
+        PyObject *x = PyLong_FromUnsignedLongLong(v[k]);
+        if (x == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SetItem(t, (Py_ssize_t)k, x);
+    }
+    return t;
+}
+
+/* A tuple of the n addresses at v, their ints shared through the module's
+   cache of recent addresses (where there is a GIL to guard it). */
+static PyObject *
+decode_address_tuple(decode_state *ds, const uint64_t *v, size_t n)
+{
+#ifdef Py_GIL_DISABLED
+    (void)ds;
+    return sample_u64_tuple(v, n);
+#else
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint64_t a = v[k];
+        size_t h = (size_t)((a ^ (a >> 10) ^ (a >> 20)) & (DECODE_IP_CACHE - 1));
+        PyObject *x = ds->ip_int[h];
+        if (x == NULL || ds->ip_key[h] != a) {
+            x = PyLong_FromUnsignedLongLong(a);
+            if (x == NULL) {
+                Py_DECREF(t);
+                return NULL;
+            }
+            /* the old int's release runs no Python code (an int has no finalizer) */
+            PyObject *old = ds->ip_int[h];
+            ds->ip_int[h] = x;
+            ds->ip_key[h] = a;
+            Py_XDECREF(old);
+        }
+        Py_INCREF(x);
+        PyTuple_SetItem(t, (Py_ssize_t)k, x);
+    }
+    return t;
+#endif
+}
+
+/* Field i (0 <= i < S_NFIELDS) as a Python object: a new reference. Every
+   way of reading a SampleRecord goes through here. */
+static PyObject *
 sample_field(SampleObject *r, Py_ssize_t i)
 {
-    if (!((r->mask >> i) & 1)) {
-        return Py_None;
+    uint64_t bit = 1ull << i;
+    if (!(r->mask & bit)) {
+        Py_RETURN_NONE;
     }
-    PyObject *v = r->items[sample_slot(r->mask, i)];
-    return v != NULL ? v : Py_None;
+    const sample_slot_t *s = &r->items[sample_slot(r->mask, i)];
+    if (r->objmask & bit) {
+        PyObject *v = s->o != NULL ? s->o : Py_None;
+        Py_INCREF(v);
+        return v;
+    }
+    switch (sample_kind[i]) {
+    case SK_I64:
+        return PyLong_FromLongLong(s->i);
+    case SK_ARRAY: {
+        const uint64_t *words = &r->items[__builtin_popcountll(r->mask)].u + s->a.off;
+        if (i == S_CALLCHAIN) {
+            perfsys_state *st = PyType_GetModuleState(Py_TYPE((PyObject *)r));
+            if (st == NULL) {
+                return NULL;
+            }
+            return decode_address_tuple(&st->decode, words, s->a.n);
+        }
+        return sample_u64_tuple(words, s->a.n);
+    }
+    case SK_WSTRUCT:
+        /* var1_dw, var2_w, var3_w from the low to the high bits of the u64,
+           on either byte order */
+        return Py_BuildValue("(kkk)", (unsigned long)(s->u & 0xffffffffu),
+                             (unsigned long)((s->u >> 32) & 0xffffu),
+                             (unsigned long)(s->u >> 48));
+    default:
+        return PyLong_FromUnsignedLongLong(s->u);
+    }
 }
 
 static PyObject *
 sample_get(PyObject *op, void *closure)
 {
-    PyObject *v = sample_field((SampleObject *)op, (Py_ssize_t)(intptr_t)closure);
-    Py_INCREF(v);
-    return v;
+    return sample_field((SampleObject *)op, (Py_ssize_t)(intptr_t)closure);
 }
 
 static PyObject *
@@ -2562,7 +2680,10 @@ sample_as_tuple(PyObject *op)
     }
     for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
         PyObject *v = sample_field((SampleObject *)op, i);
-        Py_INCREF(v);
+        if (v == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
         PyTuple_SetItem(t, i, v);
     }
     return t;
@@ -2582,9 +2703,7 @@ sample_item(PyObject *op, Py_ssize_t i)
         PyErr_SetString(PyExc_IndexError, "SampleRecord index out of range");
         return NULL;
     }
-    PyObject *v = sample_field((SampleObject *)op, i);
-    Py_INCREF(v);
-    return v;
+    return sample_field((SampleObject *)op, i);
 }
 
 static PyObject *
@@ -2643,8 +2762,13 @@ sample_repr(PyObject *op)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
-        PyObject *s = PyUnicode_FromFormat("%s=%R", sample_fields[i].name,
-                                           sample_field((SampleObject *)op, i));
+        PyObject *v = sample_field((SampleObject *)op, i);
+        if (v == NULL) {
+            Py_DECREF(parts);
+            return NULL;
+        }
+        PyObject *s = PyUnicode_FromFormat("%s=%R", sample_fields[i].name, v);
+        Py_DECREF(v);
         if (s == NULL || PyList_Append(parts, s) < 0) {
             Py_XDECREF(s);
             Py_DECREF(parts);
@@ -2673,11 +2797,13 @@ sample_asdict(PyObject *op, PyObject *unused)
         return NULL;
     }
     for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
-        if (PyDict_SetItemString(d, sample_fields[i].name,
-                                 sample_field((SampleObject *)op, i)) < 0) {
+        PyObject *v = sample_field((SampleObject *)op, i);
+        if (v == NULL || PyDict_SetItemString(d, sample_fields[i].name, v) < 0) {
+            Py_XDECREF(v);
             Py_DECREF(d);
             return NULL;
         }
+        Py_DECREF(v);
     }
     return d;
 }
@@ -2708,13 +2834,14 @@ sample_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
             mask |= 1ull << i;
         }
     }
-    SampleObject *r = sample_alloc(tp, mask);
+    /* every field held as the object given */
+    SampleObject *r = sample_alloc(tp, mask, mask, 0);
     if (r != NULL) {
         for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
             PyObject *v = PyTuple_GetItem(t, i);
             if (v != Py_None) {
                 Py_INCREF(v);
-                r->items[sample_slot(mask, i)] = v;
+                r->items[sample_slot(mask, i)].o = v;
             }
         }
     }
@@ -2742,7 +2869,7 @@ static PyMethodDef sample_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-#define SAMPLE_GETSET(idx, name, doc) {name, sample_get, NULL, doc, (void *)(intptr_t)(idx)},
+#define SAMPLE_GETSET(idx, kind, name, doc) {name, sample_get, NULL, doc, (void *)(intptr_t)(idx)},
 static PyGetSetDef sample_getset[] = {
     SAMPLE_FIELD_LIST(SAMPLE_GETSET)
     {NULL, NULL, NULL, NULL, NULL},
@@ -2968,36 +3095,6 @@ decode_u64_tuple(const unsigned char *p, size_t n)
     return t;
 }
 
-/* A tuple of the n addresses at p (the caller checked n * 8 bytes are there),
-   their ints shared through the Decoder's cache. */
-static PyObject *
-decode_ip_tuple(DecoderObject *self, const unsigned char *p, size_t n)
-{
-    PyObject *t = PyTuple_New((Py_ssize_t)n);
-    if (t == NULL) {
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t a = rd_u64(p + 8 * i);
-        size_t h = (size_t)((a ^ (a >> 10) ^ (a >> 20)) & (DECODE_IP_CACHE - 1));
-        PyObject *v = self->ip_int[h];
-        if (v == NULL || self->ip_key[h] != a) {
-            v = PyLong_FromUnsignedLongLong(a);
-            if (v == NULL) {
-                Py_DECREF(t);
-                return NULL;
-            }
-            PyObject *old = self->ip_int[h];
-            self->ip_int[h] = v;
-            self->ip_key[h] = a;
-            Py_XDECREF(old);
-        }
-        Py_INCREF(v);
-        PyTuple_SetItem(t, (Py_ssize_t)i, v);
-    }
-    return t;
-}
-
 /* Bits [lo, lo+width) of a bitfield-holding u64, counted as the compiler
    allocates them: from the least significant bit on little-endian targets,
    from the most significant on big-endian ones. */
@@ -3148,44 +3245,74 @@ decode_check_read(perfsys_state *st, uint64_t rf, const unsigned char *buf, size
         }                                                       \
     } while (0)
 
-#define SSET(i, expr)            \
-    do {                         \
-        PyObject *o_ = (expr);   \
-        if (o_ == NULL) {        \
-            goto fail;           \
-        }                        \
-        r->items[sample_slot(r->mask, (i))] = o_; \
+/* The fields of a sample are gathered in field order into slots on the stack,
+   its arrays as pointers into the record; once the whole record has been
+   checked, the SampleRecord is made in one allocation. */
+#define DECODE_SAMPLE_ARRAYS 4   /* callchain, branch_counters, regs_user, regs_intr */
+
+typedef struct {
+    sample_slot_t slot[S_NFIELDS];
+    uint64_t objmask;            /* the fields whose slot holds a reference (or NULL) */
+    uint64_t objslots;           /* the same, as slot numbers: what a failure releases */
+    int k;                       /* the next slot */
+    int narr;
+    size_t words;                /* u64 in all the arrays */
+    struct {
+        const unsigned char *src;
+        uint32_t n;
+        int slot;
+    } arr[DECODE_SAMPLE_ARRAYS];
+} sample_parts;
+
+#define SU64(v) (parts.slot[parts.k++].u = (v))
+
+/* a reference (or NULL for None) for field idx; expr NULL with an exception fails */
+#define SOBJ_RAW(idx, obj)                    \
+    do {                                      \
+        parts.objslots |= 1ull << parts.k;    \
+        parts.objmask |= 1ull << (idx);       \
+        parts.slot[parts.k++].o = (obj);      \
     } while (0)
 
-#define SU64_FIELD(bit, idx, what)                               \
-    do {                                                         \
-        if (t & (bit)) {                                         \
-            NEED(8, what);                                       \
-            SSET((idx), PyLong_FromUnsignedLongLong(rd_u64(p))); \
-            p += 8;                                              \
-        }                                                        \
+#define SOBJ(idx, expr)        \
+    do {                       \
+        PyObject *o_ = (expr); \
+        if (o_ == NULL) {      \
+            goto fail;         \
+        }                      \
+        SOBJ_RAW((idx), o_);   \
+    } while (0)
+
+#define SARRAY(ptr, count)                                 \
+    do {                                                   \
+        parts.arr[parts.narr].src = (ptr);                 \
+        parts.arr[parts.narr].n = (uint32_t)(count);       \
+        parts.arr[parts.narr].slot = parts.k++;            \
+        parts.narr++;                                      \
+        parts.words += (count);                            \
+    } while (0)
+
+#define SU64_FIELD(bit, what)  \
+    do {                       \
+        if (t & (bit)) {       \
+            NEED(8, what);     \
+            SU64(rd_u64(p));   \
+            p += 8;            \
+        }                      \
     } while (0)
 
 /* abi + regs[n]; ABI_NONE means no registers follow. */
-static int
-decode_regs(perfsys_state *st, SampleObject *r, int idx, uint32_t nregs, const unsigned char **pp,
-            const unsigned char *end, const unsigned char *rec, size_t size, Py_ssize_t at,
-            const char *what)
-{
-    const unsigned char *p = *pp;
-    NEED(8, what);
-    uint64_t abi = rd_u64(p);
-    p += 8;
-    SSET(idx, PyLong_FromUnsignedLongLong(abi));
-    size_t n = abi == PERF_SAMPLE_REGS_ABI_NONE ? 0 : nregs;
-    NEED(8 * n, what);
-    SSET(idx + 1, decode_u64_tuple(p, n));
-    p += 8 * n;
-    *pp = p;
-    return 0;
-fail:
-    return -1;
-}
+#define DECODE_REGS(nregs, what)                                                \
+    do {                                                                        \
+        NEED(8, what);                                                          \
+        uint64_t abi_ = rd_u64(p);                                              \
+        p += 8;                                                                 \
+        SU64(abi_);                                                             \
+        size_t n_ = abi_ == PERF_SAMPLE_REGS_ABI_NONE ? 0 : (nregs);            \
+        NEED(8 * n_, what);                                                     \
+        SARRAY(p, n_);                                                          \
+        p += 8 * n_;                                                            \
+    } while (0)
 
 static PyObject *
 decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *rec,
@@ -3195,34 +3322,37 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
     const uint64_t t = c->sample_type;
     const unsigned char *p = rec + 8;
     const unsigned char *end = rec + size;
-    SampleObject *r = sample_alloc(st->decode.record_types[PERF_RECORD_SAMPLE], c->fields);
-    if (r == NULL) {
-        return NULL;
-    }
-    SSET(S_TYPE, PyLong_FromLong(PERF_RECORD_SAMPLE));
-    SSET(S_MISC, PyLong_FromLong(rd_u16(rec + 4)));
-    SU64_FIELD(PERF_SAMPLE_IDENTIFIER, S_IDENTIFIER, "identifier");
-    SU64_FIELD(PERF_SAMPLE_IP, S_IP, "ip");
+    sample_parts parts;
+    parts.objmask = 0;
+    parts.objslots = 0;
+    parts.k = 0;
+    parts.narr = 0;
+    parts.words = 0;
+    SU64(PERF_RECORD_SAMPLE);
+    SU64(rd_u16(rec + 4));
+    SU64_FIELD(PERF_SAMPLE_IDENTIFIER, "identifier");
+    SU64_FIELD(PERF_SAMPLE_IP, "ip");
     if (t & PERF_SAMPLE_TID) {
         NEED(8, "pid, tid");
-        SSET(S_PID, pid_obj(p));
-        SSET(S_TID, pid_obj(p + 4));
+        /* pids and tids are written as u32 but -1 means "none" (kernel mappings) */
+        parts.slot[parts.k++].i = (int32_t)rd_u32(p);
+        parts.slot[parts.k++].i = (int32_t)rd_u32(p + 4);
         p += 8;
     }
     else {
     }
-    SU64_FIELD(PERF_SAMPLE_TIME, S_TIME, "time");
-    SU64_FIELD(PERF_SAMPLE_ADDR, S_ADDR, "addr");
-    SU64_FIELD(PERF_SAMPLE_ID, S_ID, "id");
-    SU64_FIELD(PERF_SAMPLE_STREAM_ID, S_STREAM_ID, "stream_id");
+    SU64_FIELD(PERF_SAMPLE_TIME, "time");
+    SU64_FIELD(PERF_SAMPLE_ADDR, "addr");
+    SU64_FIELD(PERF_SAMPLE_ID, "id");
+    SU64_FIELD(PERF_SAMPLE_STREAM_ID, "stream_id");
     if (t & PERF_SAMPLE_CPU) {
         NEED(8, "cpu, res");
-        SSET(S_CPU, PyLong_FromUnsignedLong(rd_u32(p)));
+        SU64(rd_u32(p));
         p += 8;
     }
     else {
     }
-    SU64_FIELD(PERF_SAMPLE_PERIOD, S_PERIOD, "period");
+    SU64_FIELD(PERF_SAMPLE_PERIOD, "period");
     if ((t & (PERF_SAMPLE_READ | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_RAW |
              PERF_SAMPLE_BRANCH_STACK | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER |
              PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT | PERF_SAMPLE_DATA_SRC |
@@ -3237,11 +3367,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at) < 0) {
             goto fail;
         }
-        PyObject *v = core_decode_read_format(st, c->read_format, p, (size_t)(end - p), &used);
-        if (v == NULL) {
-            goto fail;
-        }
-        r->items[sample_slot(r->mask, S_READ)] = v;
+        SOBJ(S_READ, core_decode_read_format(st, c->read_format, p, (size_t)(end - p), &used));
         if (used > (size_t)(end - p)) {
             decode_error(st, rec, size, at, "read_format values overrun the record");
             goto fail;
@@ -3259,7 +3385,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)nr);
             goto fail;
         }
-        SSET(S_CALLCHAIN, decode_ip_tuple(self, p, (size_t)nr));
+        SARRAY(p, (size_t)nr);
         p += 8 * (size_t)nr;
     }
     else {
@@ -3272,7 +3398,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
             decode_error(st, rec, size, at, "raw size %u past the record's end", (unsigned)n);
             goto fail;
         }
-        SSET(S_RAW, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SOBJ(S_RAW, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
         /* u32 size + data is padded to a multiple of 8 bytes */
         size_t off = (size_t)(p - rec);
@@ -3288,7 +3414,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         p += 8;
         if (c->branch_flags & PERF_SAMPLE_BRANCH_HW_INDEX) {
             NEED(8, "branch hw_idx");
-            SSET(S_HW_IDX, PyLong_FromUnsignedLongLong(rd_u64(p)));
+            SU64(rd_u64(p));
             p += 8;
         }
         else {
@@ -3303,7 +3429,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         if (entries == NULL) {
             goto fail;
         }
-        r->items[sample_slot(r->mask, S_BRANCH_STACK)] = entries;
+        SOBJ_RAW(S_BRANCH_STACK, entries);
         for (size_t i = 0; i < (size_t)nr; i++) {
             const unsigned char *e = p + 24 * i;
             uint64_t flags = rd_u64(e + 16);
@@ -3334,7 +3460,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         }
         p += 24 * (size_t)nr;
         if (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) {
-            SSET(S_BRANCH_COUNTERS, decode_u64_tuple(p, (size_t)nr));
+            SARRAY(p, (size_t)nr);
             p += 8 * (size_t)nr;
         }
         else {
@@ -3343,10 +3469,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
     else {
     }
     if (t & PERF_SAMPLE_REGS_USER) {
-        if (decode_regs(st, r, S_REGS_USER_ABI, c->nregs_user, &p, end, rec, size, at,
-                        "regs_user") < 0) {
-            goto fail;
-        }
+        DECODE_REGS(c->nregs_user, "regs_user");
     }
     else {
     }
@@ -3359,14 +3482,15 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)n);
             goto fail;
         }
-        SSET(S_STACK_USER, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SOBJ(S_STACK_USER, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
         if (n != 0) {
             NEED(8, "stack_user dyn_size");
-            SSET(S_STACK_USER_DYN_SIZE, PyLong_FromUnsignedLongLong(rd_u64(p)));
+            SU64(rd_u64(p));
             p += 8;
         }
         else {
+            SOBJ_RAW(S_STACK_USER_DYN_SIZE, NULL);   /* None */
         }
     }
     else {
@@ -3375,33 +3499,26 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         NEED(8, "weight");
         uint64_t w = rd_u64(p);
         p += 8;
-        SSET(S_WEIGHT, PyLong_FromUnsignedLongLong(w));
+        SU64(w);
         if (t & PERF_SAMPLE_WEIGHT_STRUCT) {
-            /* var1_dw, var2_w, var3_w from the low to the high bits of the
-               u64, on either byte order */
-            SSET(S_WEIGHT_STRUCT, Py_BuildValue("(kkk)", (unsigned long)(w & 0xffffffffu),
-                                               (unsigned long)((w >> 32) & 0xffffu),
-                                               (unsigned long)(w >> 48)));
+            SU64(w);                /* read as (var1_dw, var2_w, var3_w) */
         }
         else {
         }
     }
     else {
     }
-    SU64_FIELD(PERF_SAMPLE_DATA_SRC, S_DATA_SRC, "data_src");
-    SU64_FIELD(PERF_SAMPLE_TRANSACTION, S_TRANSACTION, "transaction");
+    SU64_FIELD(PERF_SAMPLE_DATA_SRC, "data_src");
+    SU64_FIELD(PERF_SAMPLE_TRANSACTION, "transaction");
     if (t & PERF_SAMPLE_REGS_INTR) {
-        if (decode_regs(st, r, S_REGS_INTR_ABI, c->nregs_intr, &p, end, rec, size, at,
-                        "regs_intr") < 0) {
-            goto fail;
-        }
+        DECODE_REGS(c->nregs_intr, "regs_intr");
     }
     else {
     }
-    SU64_FIELD(PERF_SAMPLE_PHYS_ADDR, S_PHYS_ADDR, "phys_addr");
-    SU64_FIELD(PERF_SAMPLE_CGROUP, S_CGROUP, "cgroup");
-    SU64_FIELD(PERF_SAMPLE_DATA_PAGE_SIZE, S_DATA_PAGE_SIZE, "data_page_size");
-    SU64_FIELD(PERF_SAMPLE_CODE_PAGE_SIZE, S_CODE_PAGE_SIZE, "code_page_size");
+    SU64_FIELD(PERF_SAMPLE_PHYS_ADDR, "phys_addr");
+    SU64_FIELD(PERF_SAMPLE_CGROUP, "cgroup");
+    SU64_FIELD(PERF_SAMPLE_DATA_PAGE_SIZE, "data_page_size");
+    SU64_FIELD(PERF_SAMPLE_CODE_PAGE_SIZE, "code_page_size");
     if (t & PERF_SAMPLE_AUX) {
         NEED(8, "aux size");
         uint64_t n = rd_u64(p);
@@ -3411,7 +3528,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)n);
             goto fail;
         }
-        SSET(S_AUX, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SOBJ(S_AUX, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
     }
     else {
@@ -3423,14 +3540,39 @@ done:
                      (size_t)(end - p), (unsigned long long)t);
         goto fail;
     }
+    /* every field of c->fields has had its slot, in order */
+    assert(parts.k == __builtin_popcountll(c->fields));
+    SampleObject *r = sample_alloc(st->decode.record_types[PERF_RECORD_SAMPLE], c->fields, 0,
+                                   parts.words);
+    if (r == NULL) {
+        goto fail;
+    }
+    r->objmask = parts.objmask;
+    memcpy(r->items, parts.slot, (size_t)parts.k * sizeof(sample_slot_t));
+    uint32_t off = 0;
+    for (int i = 0; i < parts.narr; i++) {
+        uint32_t n = parts.arr[i].n;
+        r->items[parts.arr[i].slot].a.off = off;
+        r->items[parts.arr[i].slot].a.n = n;
+        if (n != 0) {
+            memcpy(&r->items[parts.k + off], parts.arr[i].src, (size_t)n * 8);
+        }
+        off += n;
+    }
     return (PyObject *)r;
 fail:
-    Py_DECREF(r);
+    for (uint64_t m = parts.objslots; m != 0; m &= m - 1) {
+        Py_XDECREF(parts.slot[__builtin_ctzll(m)].o);
+    }
     return NULL;
 }
 
-#undef SSET
+#undef SU64
+#undef SOBJ_RAW
+#undef SOBJ
+#undef SARRAY
 #undef SU64_FIELD
+#undef DECODE_REGS
 
 /* ---- every other record ---- */
 
@@ -3651,7 +3793,7 @@ decode_other(DecoderObject *self, const decode_config *c, const unsigned char *r
                          (unsigned long long)nr);
             goto fail;
         }
-        SET(i++, decode_ip_tuple(self, p, (size_t)nr));
+        SET(i++, decode_u64_tuple(p, (size_t)nr));
         break;
     }
     default:
@@ -3976,8 +4118,6 @@ decoder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->cfg = NULL;
     self->ncfg = 0;
     self->uniform = 1;
-    memset(self->ip_key, 0, sizeof(self->ip_key));
-    memset(self->ip_int, 0, sizeof(self->ip_int));
     if (self->st == NULL) {
         goto fail;
     }
@@ -4018,9 +4158,6 @@ decoder_dealloc(PyObject *op)
     DecoderObject *self = (DecoderObject *)op;
     PyTypeObject *tp = Py_TYPE(op);
     PyMem_Free(self->cfg);
-    for (size_t k = 0; k < DECODE_IP_CACHE; k++) {
-        Py_XDECREF(self->ip_int[k]);
-    }
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(op);
     Py_DECREF(tp);
@@ -4289,6 +4426,11 @@ decode_clear(decode_state *s)
     Py_CLEAR(s->branch_entry_type);
     Py_CLEAR(s->decoder_type);
     Py_CLEAR(s->record_error);
+#ifndef Py_GIL_DISABLED
+    for (size_t k = 0; k < DECODE_IP_CACHE; k++) {
+        Py_CLEAR(s->ip_int[k]);
+    }
+#endif
 }
 
 /* ------------------------------------------------------------------------- */

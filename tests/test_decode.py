@@ -677,9 +677,9 @@ def test_records_are_named_tuples() -> None:
     assert ctypes.sizeof(perfsys.perf_event_header) == 8
 
 
-def test_callchain_ints_are_right_when_cached_addresses_collide() -> None:
-    """The Decoder shares the ints of recent callchain addresses; addresses that map to
-    the same cache entry must still come out as themselves."""
+def test_callchain_addresses_come_out_whole() -> None:
+    """Callchains of any length, low and high addresses, repeated or not, read back as
+    written, each time they are read; so do a deferred callchain's ips."""
     decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_CALLCHAIN))
     addrs = [0x400000 + (k << 10) for k in range(64)] + [2**64 - 1 - k for k in range(64)]
     data = b"".join(
@@ -688,9 +688,43 @@ def test_callchain_ints_are_right_when_cached_addresses_collide() -> None:
     )
     got = [r.callchain for r in decoder.decode_all(data) + decoder.decode_all(data)]
     assert got == [tuple(addrs), tuple(addrs[::-1]), tuple(addrs[::3]), (addrs[0],) * 5] * 2
+    empty = decoder.decode(record(C.PERF_RECORD_SAMPLE, struct.pack("=Q", 0)))
+    assert empty.callchain == () and empty[len(empty._fields) - 1] is None
     deferred = record(C.PERF_RECORD_CALLCHAIN_DEFERRED,
                       struct.pack("=QQ3Q", 1, 3, addrs[5], addrs[6], addrs[5] ^ 1))
     assert decoder.decode(deferred).ips == (addrs[5], addrs[6], addrs[5] ^ 1)
+
+
+def test_sample_fields_are_made_when_read() -> None:
+    """A SampleRecord keeps its fields as the kernel wrote them, copied out of the buffer,
+    and makes the ints and tuples when they are read: each read gives equal values,
+    signed where the kernel means -1, and the record references nothing the collector
+    needs to see."""
+    import gc
+
+    t = (C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_CPU | C.PERF_SAMPLE_CALLCHAIN
+         | C.PERF_SAMPLE_RAW | C.PERF_SAMPLE_REGS_USER | C.PERF_SAMPLE_STACK_USER
+         | C.PERF_SAMPLE_WEIGHT_STRUCT)
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=t, sample_regs_user=0b101))
+    body = (struct.pack("=QiiII", 2**64 - 1, -1, 7, 2**32 - 1, 0)
+            + struct.pack("=4Q", 3, C.PERF_CONTEXT_USER, 0x401000, 2**63)
+            + struct.pack("=I", 4) + b"abcd"
+            + struct.pack("=3Q", C.PERF_SAMPLE_REGS_ABI_64, 11, 2**64 - 2)
+            + struct.pack("=Q", 0)  # stack_user: nothing dumped
+            + struct.pack("=Q", (3 << 48) | (2 << 32) | 1))
+    buf = bytearray(record(C.PERF_RECORD_SAMPLE, body))
+    r = decoder.decode(buf)
+    buf[:] = bytes(len(buf))
+    for _ in range(2):
+        assert (r.ip, r.pid, r.tid, r.cpu) == (2**64 - 1, -1, 7, 2**32 - 1)
+        assert r.callchain == (C.PERF_CONTEXT_USER, 0x401000, 2**63)
+        assert (r.raw, r.regs_user_abi, r.regs_user) == (b"abcd", C.PERF_SAMPLE_REGS_ABI_64,
+                                                         (11, 2**64 - 2))
+        assert (r.stack_user, r.stack_user_dyn_size) == (b"", None)
+        assert (r.weight, r.weight_struct) == ((3 << 48) | (2 << 32) | 1, (1, 2, 3))
+    assert not gc.is_tracked(r)
+    assert r == perfsys.SampleRecord(tuple(r)) == pickle.loads(pickle.dumps(r))
+    assert hash(r) == hash(tuple(r)) == hash(copy.copy(r))
 
 
 def test_finalizer_adding_events_during_decoding() -> None:

@@ -160,8 +160,22 @@ def test_random_samples_round_trip(data: st.DataObject) -> None:
         except perfsys.RecordError:
             return
         raise AssertionError("a record whose size is not a multiple of 8 was accepted")
-    r = decoder.decode(record(C.PERF_RECORD_SAMPLE, body))
+    buf = bytearray(record(C.PERF_RECORD_SAMPLE, body))
+    r = decoder.decode(buf)
+    buf[:] = bytes(len(buf))  # the record holds copies, not views of the buffer
     _check(r, want)
+    if "weight" in want:
+        w = want["weight"]
+        want_ws = ((w & 0xFFFFFFFF, (w >> 32) & 0xFFFF, w >> 48)
+                   if cfg["sample_type"] & C.PERF_SAMPLE_WEIGHT_STRUCT else None)
+        assert r.weight_struct == want_ws
+    # every way of reading it agrees with its fields, and a rebuilt record equals it
+    fields = tuple(getattr(r, name) for name in r.__match_args__)
+    assert tuple(r) == fields == tuple(r[i] for i in range(len(r))) == r[:]
+    assert r._asdict() == dict(zip(r.__match_args__, fields, strict=True))
+    again = perfsys.SampleRecord(fields)
+    assert again == r and r == fields and hash(again) == hash(r) == hash(fields)
+    assert repr(again) == repr(r)
 
 
 def _try(decoder: perfsys.Decoder, data: bytes) -> None:

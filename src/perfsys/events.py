@@ -81,6 +81,22 @@ def _constants() -> Any:
     return constants
 
 
+def _unquoted_slash(text: str, start: int) -> int:
+    """The index of the first '/' at or after `start` that is not inside quotes (a term's
+    value may be a quoted path), or len(text) if there is none."""
+    quote = ""
+    for j in range(start, len(text)):
+        c = text[j]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "/":
+            return j
+    return len(text)
+
+
 class TracefsNotMounted(FileNotFoundError):
     """Neither ``/sys/kernel/tracing`` nor ``/sys/kernel/debug/tracing`` holds tracefs."""
 
@@ -485,18 +501,7 @@ def _split_outside(text: str, sep: str) -> list[str]:
         if at_start:
             m = _PMU_START.match(text, i)
             if m:  # a "pmu/.../" section: copy through its closing slash
-                j = m.end()
-                quote = ""
-                while j < n:
-                    c = text[j]
-                    if quote:
-                        if c == quote:
-                            quote = ""
-                    elif c in "\"'":
-                        quote = c
-                    elif c == "/":
-                        break
-                    j += 1
+                j = _unquoted_slash(text, m.end())
                 if j >= n:
                     raise ValueError(f"event {text[i:]!r}: no closing '/' after the terms")
                 cur.append(text[i : j + 1])
@@ -880,17 +885,7 @@ class EventCatalog:
     def _parse_pmu_event(self, text: str, slash: int) -> EventSpec:
         name = text[:slash]
         rest = text[slash + 1 :]
-        j, quote = 0, ""
-        while j < len(rest):
-            c = rest[j]
-            if quote:
-                if c == quote:
-                    quote = ""
-            elif c in "\"'":
-                quote = c
-            elif c == "/":
-                break
-            j += 1
+        j = _unquoted_slash(rest, 0)
         if j >= len(rest):
             raise ValueError(f"event {text!r}: no closing '/' after the terms")
         terms, mods = rest[:j], rest[j + 1 :]

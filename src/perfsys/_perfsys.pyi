@@ -1,29 +1,35 @@
 """Stubs for perfsys._perfsys, the C extension."""
 
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import (
     Any,
     ClassVar,
     Final,
     Literal,
-    NamedTuple,
     Self,
     SupportsIndex,
     TypeAlias,
+    final,
     overload,
 )
 
-from _typeshed import FileDescriptorLike
+from _typeshed import FileDescriptorLike, structseq
 from typing_extensions import Buffer
 
 # -- decode (shared) --
 
-class RawRecord(NamedTuple):
+@final
+class RawRecord(structseq[Any], tuple[int, int, bytes]):
     """A record as the kernel wrote it."""
 
-    type: int
-    misc: int
-    data: bytes
+    __match_args__: Final = ("type", "misc", "data")
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
 
 _abi: Final[dict[str, int]]
 
@@ -50,38 +56,56 @@ def perf_event_open(
     attr: Buffer, pid: int, cpu: int, group_fd: int = -1, flags: int = 0
 ) -> int: ...
 
-class CounterValue(NamedTuple):
+@final
+class CounterValue(structseq[Any], tuple[int, int | None, int | None, int | None, int | None]):
     """One counter read without PERF_FORMAT_GROUP; absent fields are None."""
 
-    value: int
-    time_enabled: int | None
-    time_running: int | None
-    id: int | None
-    lost: int | None
+    __match_args__: Final = ("value", "time_enabled", "time_running", "id", "lost")
+    @property
+    def value(self) -> int: ...
+    @property
+    def time_enabled(self) -> int | None: ...
+    @property
+    def time_running(self) -> int | None: ...
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def lost(self) -> int | None: ...
 
-class GroupMember(NamedTuple):
+@final
+class GroupMember(structseq[Any], tuple[int, int | None, int | None]):
     """One event of a group read, leader first."""
 
-    value: int
-    id: int | None
-    lost: int | None
+    __match_args__: Final = ("value", "id", "lost")
+    @property
+    def value(self) -> int: ...
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def lost(self) -> int | None: ...
 
-class GroupValues(NamedTuple):
+@final
+class GroupValues(structseq[Any], tuple[int | None, int | None, tuple[GroupMember, ...]]):
     """A group read with PERF_FORMAT_GROUP."""
 
-    time_enabled: int | None
-    time_running: int | None
-    values: tuple[GroupMember, ...]
+    __match_args__: Final = ("time_enabled", "time_running", "values")
+    @property
+    def time_enabled(self) -> int | None: ...
+    @property
+    def time_running(self) -> int | None: ...
+    @property
+    def values(self) -> tuple[GroupMember, ...]: ...
 
 def read_value(fd: FileDescriptorLike, /) -> int: ...
 def read(fd: FileDescriptorLike, read_format: int = 0, /) -> CounterValue | GroupValues: ...
 def read_into(fd: FileDescriptorLike, buffer: Buffer, /) -> int: ...
 def decode_read(read_format: int, data: Buffer, /) -> CounterValue | GroupValues: ...
 
+@final
 class SelfCounter:
     """Self-monitoring read through the event's mmap'ed header page."""
 
-    def __init__(self, fd: FileDescriptorLike, read_format: int = 0) -> None: ...
+    def __new__(cls, fd: FileDescriptorLike, read_format: int = 0) -> Self: ...
     def read(self) -> tuple[int, int | None, int | None, Literal["rdpmc", "read"]]: ...
     def close(self) -> None: ...
     def fileno(self) -> int: ...
@@ -102,155 +126,543 @@ _ioctls: Final[dict[str, Callable[..., Any]]]
 class RecordError(ValueError):
     """A record is corrupt or truncated, or does not fit the Decoder's attrs."""
 
-class BranchEntry(NamedTuple):
+@final
+class BranchEntry(structseq[Any], tuple[int, int, int, int, int, int, int, int, int, int, int]):
     """One perf_branch_entry, its bitfields decoded."""
 
-    from_: int
-    to: int
-    mispred: int
-    predicted: int
-    in_tx: int
-    abort: int
-    cycles: int
-    type: int
-    spec: int
-    new_type: int
-    priv: int
+    __match_args__: Final = (
+        "from_",
+        "to",
+        "mispred",
+        "predicted",
+        "in_tx",
+        "abort",
+        "cycles",
+        "type",
+        "spec",
+        "new_type",
+        "priv",
+    )
+    @property
+    def from_(self) -> int: ...
+    @property
+    def to(self) -> int: ...
+    @property
+    def mispred(self) -> int: ...
+    @property
+    def predicted(self) -> int: ...
+    @property
+    def in_tx(self) -> int: ...
+    @property
+    def abort(self) -> int: ...
+    @property
+    def cycles(self) -> int: ...
+    @property
+    def type(self) -> int: ...
+    @property
+    def spec(self) -> int: ...
+    @property
+    def new_type(self) -> int: ...
+    @property
+    def priv(self) -> int: ...
 
-class MmapRecord(NamedTuple):
+@final
+class MmapRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        str,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_MMAP."""
 
-    type: int
-    misc: int
-    pid: int
-    tid: int
-    addr: int
-    len: int
-    pgoff: int
-    filename: str
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "pid",
+        "tid",
+        "addr",
+        "len",
+        "pgoff",
+        "filename",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def addr(self) -> int: ...
+    @property
+    def len(self) -> int: ...
+    @property
+    def pgoff(self) -> int: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class LostRecord(NamedTuple):
+@final
+class LostRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_LOST."""
 
-    type: int
-    misc: int
-    id: int
-    lost: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "id",
+        "lost",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def lost(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class CommRecord(NamedTuple):
+@final
+class CommRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        str,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_COMM."""
 
-    type: int
-    misc: int
-    pid: int
-    tid: int
-    comm: str
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "pid",
+        "tid",
+        "comm",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def comm(self) -> str: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class ExitRecord(NamedTuple):
+@final
+class ExitRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_EXIT."""
 
-    type: int
-    misc: int
-    pid: int
-    ppid: int
-    tid: int
-    ptid: int
-    time: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "pid",
+        "ppid",
+        "tid",
+        "ptid",
+        "time",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def ppid(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def ptid(self) -> int: ...
+    @property
+    def time(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class ThrottleRecord(NamedTuple):
+@final
+class ThrottleRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_THROTTLE."""
 
-    type: int
-    misc: int
-    time: int
-    id: int
-    stream_id: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "time",
+        "id",
+        "stream_id",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def time(self) -> int: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def stream_id(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class UnthrottleRecord(NamedTuple):
+@final
+class UnthrottleRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_UNTHROTTLE."""
 
-    type: int
-    misc: int
-    time: int
-    id: int
-    stream_id: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "time",
+        "id",
+        "stream_id",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def time(self) -> int: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def stream_id(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class ForkRecord(NamedTuple):
+@final
+class ForkRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_FORK."""
 
-    type: int
-    misc: int
-    pid: int
-    ppid: int
-    tid: int
-    ptid: int
-    time: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "pid",
+        "ppid",
+        "tid",
+        "ptid",
+        "time",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def ppid(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def ptid(self) -> int: ...
+    @property
+    def time(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class ReadRecord(NamedTuple):
+@final
+class ReadRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        CounterValue | GroupValues,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_READ."""
 
-    type: int
-    misc: int
-    pid: int
-    tid: int
-    values: CounterValue | GroupValues
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "pid",
+        "tid",
+        "values",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def values(self) -> CounterValue | GroupValues: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
+@final
 class SampleRecord:
     """PERF_RECORD_SAMPLE: every PERF_SAMPLE_* field in the kernel's order, None where
     sample_type lacks its bit. Behaves as a named tuple of these fields (len, indexing,
@@ -301,216 +713,776 @@ class SampleRecord:
     def __hash__(self) -> int: ...
     def _asdict(self) -> dict[str, Any]: ...
 
-class Mmap2Record(NamedTuple):
+@final
+class Mmap2Record(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        bytes | None,
+        int,
+        int,
+        str,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_MMAP2."""
 
-    type: int
-    misc: int
-    pid: int
-    tid: int
-    addr: int
-    len: int
-    pgoff: int
-    maj: int | None
-    min: int | None
-    ino: int | None
-    ino_generation: int | None
-    build_id: bytes | None
-    prot: int
-    flags: int
-    filename: str
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "pid",
+        "tid",
+        "addr",
+        "len",
+        "pgoff",
+        "maj",
+        "min",
+        "ino",
+        "ino_generation",
+        "build_id",
+        "prot",
+        "flags",
+        "filename",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def addr(self) -> int: ...
+    @property
+    def len(self) -> int: ...
+    @property
+    def pgoff(self) -> int: ...
+    @property
+    def maj(self) -> int | None: ...
+    @property
+    def min(self) -> int | None: ...
+    @property
+    def ino(self) -> int | None: ...
+    @property
+    def ino_generation(self) -> int | None: ...
+    @property
+    def build_id(self) -> bytes | None: ...
+    @property
+    def prot(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class AuxRecord(NamedTuple):
+@final
+class AuxRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_AUX."""
 
-    type: int
-    misc: int
-    aux_offset: int
-    aux_size: int
-    flags: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "aux_offset",
+        "aux_size",
+        "flags",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def aux_offset(self) -> int: ...
+    @property
+    def aux_size(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class ItraceStartRecord(NamedTuple):
+@final
+class ItraceStartRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_ITRACE_START."""
 
-    type: int
-    misc: int
-    pid: int
-    tid: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "pid",
+        "tid",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class LostSamplesRecord(NamedTuple):
+@final
+class LostSamplesRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_LOST_SAMPLES."""
 
-    type: int
-    misc: int
-    lost: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "lost",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def lost(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class SwitchRecord(NamedTuple):
+@final
+class SwitchRecord(
+    structseq[Any],
+    tuple[
+        int, int, int | None, int | None, int | None, int | None, int | None, int | None, int | None
+    ],
+):
     """PERF_RECORD_SWITCH."""
 
-    type: int
-    misc: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class SwitchCpuWideRecord(NamedTuple):
+@final
+class SwitchCpuWideRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_SWITCH_CPU_WIDE."""
 
-    type: int
-    misc: int
-    next_prev_pid: int
-    next_prev_tid: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "next_prev_pid",
+        "next_prev_tid",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def next_prev_pid(self) -> int: ...
+    @property
+    def next_prev_tid(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class NamespacesRecord(NamedTuple):
+@final
+class NamespacesRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        tuple[tuple[int, int], ...],
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_NAMESPACES."""
 
-    type: int
-    misc: int
-    pid: int
-    tid: int
-    namespaces: tuple[tuple[int, int], ...]
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "pid",
+        "tid",
+        "namespaces",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def tid(self) -> int: ...
+    @property
+    def namespaces(self) -> tuple[tuple[int, int], ...]: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class KsymbolRecord(NamedTuple):
+@final
+class KsymbolRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        int,
+        str,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_KSYMBOL."""
 
-    type: int
-    misc: int
-    addr: int
-    len: int
-    ksym_type: int
-    flags: int
-    name: str
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "addr",
+        "len",
+        "ksym_type",
+        "flags",
+        "name",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def addr(self) -> int: ...
+    @property
+    def len(self) -> int: ...
+    @property
+    def ksym_type(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class BpfEventRecord(NamedTuple):
+@final
+class BpfEventRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        bytes,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_BPF_EVENT."""
 
-    type: int
-    misc: int
-    bpf_type: int
-    flags: int
-    id: int
-    tag: bytes
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "bpf_type",
+        "flags",
+        "id",
+        "tag",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def bpf_type(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def tag(self) -> bytes: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class CgroupRecord(NamedTuple):
+@final
+class CgroupRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        str,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_CGROUP."""
 
-    type: int
-    misc: int
-    id: int
-    path: str
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "id",
+        "path",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class TextPokeRecord(NamedTuple):
+@final
+class TextPokeRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int,
+        int,
+        bytes,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_TEXT_POKE."""
 
-    type: int
-    misc: int
-    addr: int
-    old_len: int
-    new_len: int
-    bytes: bytes
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "addr",
+        "old_len",
+        "new_len",
+        "bytes",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def addr(self) -> int: ...
+    @property
+    def old_len(self) -> int: ...
+    @property
+    def new_len(self) -> int: ...
+    @property
+    def bytes(self) -> bytes: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class AuxOutputHwIdRecord(NamedTuple):
+@final
+class AuxOutputHwIdRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_AUX_OUTPUT_HW_ID."""
 
-    type: int
-    misc: int
-    hw_id: int
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "hw_id",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def hw_id(self) -> int: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
-class CallchainDeferredRecord(NamedTuple):
+@final
+class CallchainDeferredRecord(
+    structseq[Any],
+    tuple[
+        int,
+        int,
+        int,
+        tuple[int, ...],
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+    ],
+):
     """PERF_RECORD_CALLCHAIN_DEFERRED."""
 
-    type: int
-    misc: int
-    cookie: int
-    ips: tuple[int, ...]
-    sample_pid: int | None
-    sample_tid: int | None
-    sample_time: int | None
-    sample_id: int | None
-    sample_stream_id: int | None
-    sample_cpu: int | None
-    sample_identifier: int | None
+    __match_args__: Final = (
+        "type",
+        "misc",
+        "cookie",
+        "ips",
+        "sample_pid",
+        "sample_tid",
+        "sample_time",
+        "sample_id",
+        "sample_stream_id",
+        "sample_cpu",
+        "sample_identifier",
+    )
+    @property
+    def type(self) -> int: ...
+    @property
+    def misc(self) -> int: ...
+    @property
+    def cookie(self) -> int: ...
+    @property
+    def ips(self) -> tuple[int, ...]: ...
+    @property
+    def sample_pid(self) -> int | None: ...
+    @property
+    def sample_tid(self) -> int | None: ...
+    @property
+    def sample_time(self) -> int | None: ...
+    @property
+    def sample_id(self) -> int | None: ...
+    @property
+    def sample_stream_id(self) -> int | None: ...
+    @property
+    def sample_cpu(self) -> int | None: ...
+    @property
+    def sample_identifier(self) -> int | None: ...
 
 Record: TypeAlias = (
     MmapRecord
@@ -538,6 +1510,7 @@ Record: TypeAlias = (
     | RawRecord
 )
 
+@final
 class Decoder:
     """Decodes the records that events write into a ring buffer."""
 
@@ -550,6 +1523,7 @@ class Decoder:
 
 # -- ring --
 
+@final
 class RingBuffer:
     """The mmap'ed ring buffer of one perf event (header page + 2^n data pages)."""
 
@@ -563,8 +1537,9 @@ class RingBuffer:
     ) -> Self: ...
     @classmethod
     def _testing(cls, data_pages: int, overwrite: bool = False) -> Self: ...
-    def __buffer__(self, flags: int, /) -> memoryview: ...
-    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+    if sys.version_info >= (3, 12):
+        def __buffer__(self, flags: int, /) -> memoryview: ...
+        def __release_buffer__(self, buffer: memoryview, /) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *args: object) -> Literal[False]: ...
     def close(self) -> None: ...

@@ -127,6 +127,10 @@ def test_every_config_field(cat: EventCatalog) -> None:
         ("intel_pt/=3/", ["bad term"]),
         ("intel_pt/tsc,,branch/", ["empty term"]),
         ("intel_pt/name/", ["needs a value"]),
+        ("cpu/config1/", ["term 'config1' needs a value"]),
+        ("cpu/period/", ["term 'period' needs a value"]),
+        ("cpu/sample_freq/", ["term 'sample_freq' needs a value"]),
+        ("cpu/freq=lots/", ["'lots' is not a number"]),
     ],
 )
 def test_bad_terms(cat: EventCatalog, text: str, words: list[str]) -> None:
@@ -174,6 +178,10 @@ def test_special_terms(cat: EventCatalog) -> None:
     assert spec.name == "mine"
     attr = spec.attr()
     assert attr.freq == 1 and attr.sample_freq == 4000
+    spec = cat.parse("cpu/event=1,sample_freq=99,sample_period=5/")  # the last one wins
+    assert spec.fields["sample_period"] == 5 and spec.fields["freq"] == 0
+    attr = spec.attr()
+    assert attr.freq == 0 and attr.sample_period == 5
 
 
 def test_pmu_event_modifiers_and_cpumask(cat: EventCatalog) -> None:

@@ -81,6 +81,16 @@ def _constants() -> Any:
     return constants
 
 
+# Terms that set the sampling period or frequency: the attr field each sets, and the
+# value of attr.freq that goes with it.
+_SAMPLING_TERMS = {
+    "period": ("sample_period", 0),
+    "sample_period": ("sample_period", 0),
+    "freq": ("sample_freq", 1),
+    "sample_freq": ("sample_freq", 1),
+}
+
+
 def _unquoted_slash(text: str, start: int) -> int:
     """The index of the first '/' at or after `start` that is not inside quotes (a term's
     value may be a quoted path), or len(text) if there is none."""
@@ -938,24 +948,18 @@ class EventCatalog:
                 raise ValueError(f"term 'name' needs a value in {text!r}")
             spec.name = value
             return True
+        if key not in CONFIG_FIELDS and key not in _SAMPLING_TERMS:
+            return False
+        if value is None:
+            raise ValueError(f"term {key!r} needs a value in {text!r}")
+        number = _number(value, f"term {key!r} in {text!r}")
         if key in CONFIG_FIELDS:
-            if value is None:
-                raise ValueError(f"term {key!r} needs a value in {text!r}")
-            setattr(spec, key, _number(value, f"term {key!r} in {text!r}"))
-            return True
-        if key in ("period", "sample_period"):
-            if value is None:
-                raise ValueError(f"term {key!r} needs a value in {text!r}")
-            spec.fields["sample_period"] = _number(value, f"term {key!r} in {text!r}")
-            spec.fields["freq"] = 0
-            return True
-        if key in ("freq", "sample_freq"):
-            if value is None:
-                raise ValueError(f"term {key!r} needs a value in {text!r}")
-            spec.fields["sample_freq"] = _number(value, f"term {key!r} in {text!r}")
-            spec.fields["freq"] = 1
-            return True
-        return False
+            setattr(spec, key, number)
+        else:
+            field, freq = _SAMPLING_TERMS[key]
+            spec.fields[field] = number
+            spec.fields["freq"] = freq
+        return True
 
     def _pmu_terms(self, text: str, pmu: PMU, terms: str) -> EventSpec:
         spec = EventSpec(text, text, pmu.type, pmu=pmu.name, cpus=pmu.cpus)

@@ -13,6 +13,7 @@ setup(
         Extension(
             "perfsys._perfsys",
             sources=["src/_perfsys.c"],
+            depends=["src/_perfsys_abi.h"],
             define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
             py_limited_api=LIMITED_API,
             extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror"],

@@ -47,128 +47,19 @@
 #  define PERFSYS_END_CRITICAL() Py_END_CRITICAL_SECTION()
 #else
 #  define PERFSYS_BEGIN_CRITICAL(op) {
-#  define PERFSYS_END_CRITICAL() }
+#  define PERFSYS_END_CRITICAL() ; }  /* `;`: a label may precede it */
 #endif
 
 /* ------------------------------------------------------------------------- */
 /* 2. kernel ABI numbers                                                      */
 /* ------------------------------------------------------------------------- */
-/* Each number here is a fact of the kernel's ABI. Every one of them is listed
-   in `abi_table` below and compared by tests/test_abi.py with the generated
-   perfsys.constants, so a typo here cannot go unnoticed. Sections add the
-   numbers they need here (and to abi_table). */
+/* Every kernel number, offset and bit this file uses comes from
+   _perfsys_abi.h, which tools/regenerate.sh generates from the pinned UAPI
+   headers (as it does perfsys.constants). The module exports the header's
+   numbers as `_abi` and its bitfield positions as `_abi_bits`, which
+   tests/test_abi.py compares with perfsys.constants. */
 
-#define PERF_ATTR_SIZE_VER0 64u
-#define PERF_ATTR_OFFSET_SIZE 4u          /* offsetof(perf_event_attr, size) */
-
-/* section "ring": the header page (struct perf_event_mmap_page) and the two
-   record types whose bodies the drain loop reads for lost-data accounting. */
-#define PERF_MMAP_PAGE_OFFSET_DATA_HEAD 1024u   /* offsetof(perf_event_mmap_page, data_head) */
-#define PERF_MMAP_PAGE_OFFSET_DATA_TAIL 1032u   /* offsetof(perf_event_mmap_page, data_tail) */
-#define PERF_MMAP_PAGE_OFFSET_DATA_OFFSET 1040u /* offsetof(perf_event_mmap_page, data_offset) */
-#define PERF_MMAP_PAGE_OFFSET_DATA_SIZE 1048u   /* offsetof(perf_event_mmap_page, data_size) */
-#define PERF_MMAP_PAGE_OFFSET_AUX_HEAD 1056u    /* offsetof(perf_event_mmap_page, aux_head) */
-#define PERF_MMAP_PAGE_OFFSET_AUX_TAIL 1064u    /* offsetof(perf_event_mmap_page, aux_tail) */
-#define PERF_MMAP_PAGE_OFFSET_AUX_OFFSET 1072u  /* offsetof(perf_event_mmap_page, aux_offset) */
-#define PERF_MMAP_PAGE_OFFSET_AUX_SIZE 1080u    /* offsetof(perf_event_mmap_page, aux_size) */
-#define PERF_EVENT_HEADER_SIZE 8u               /* sizeof(perf_event_header) */
-#define PERF_EVENT_HEADER_OFFSET_SIZE 6u        /* offsetof(perf_event_header, size) */
-#define PERF_RECORD_LOST 2u
-#define PERF_RECORD_LOST_SAMPLES 13u
-/* section "core" */
-#define PERF_ATTR_OFFSET_TYPE 0u          /* offsetof(perf_event_attr, type) */
-#define PERF_ATTR_OFFSET_CONFIG 8u        /* offsetof(perf_event_attr, config) */
-#define PERF_ATTR_OFFSET_SAMPLE_TYPE 24u  /* offsetof(perf_event_attr, sample_type) */
-#define PERF_ATTR_OFFSET_READ_FORMAT 32u  /* offsetof(perf_event_attr, read_format) */
-#define PERF_ATTR_OFFSET_FLAGS 40u        /* the u64 holding disabled, inherit, ... */
-#define PERF_ATTR_BIT_EXCLUDE_KERNEL 5u   /* exclude_kernel's bit in that u64 */
-#define PERF_TYPE_HARDWARE 0u
-#define PERF_TYPE_TRACEPOINT 2u
-#define PERF_TYPE_HW_CACHE 3u
-#define PERF_SAMPLE_RAW (1u << 10)
-#define PERF_FORMAT_TOTAL_TIME_ENABLED (1u << 0)
-#define PERF_FORMAT_TOTAL_TIME_RUNNING (1u << 1)
-#define PERF_FORMAT_ID (1u << 2)
-#define PERF_FORMAT_GROUP (1u << 3)
-#define PERF_FORMAT_LOST (1u << 4)
-#define PERF_IOC_FLAG_GROUP (1u << 0)
-#define PERF_MMAP_OFFSET_LOCK 8u          /* offsetof(perf_event_mmap_page, lock) */
-#define PERF_MMAP_OFFSET_INDEX 12u
-#define PERF_MMAP_OFFSET_OFFSET 16u
-#define PERF_MMAP_OFFSET_TIME_ENABLED 24u
-#define PERF_MMAP_OFFSET_TIME_RUNNING 32u
-#define PERF_MMAP_OFFSET_CAPABILITIES 40u
-#define PERF_MMAP_OFFSET_PMC_WIDTH 48u
-#define PERF_MMAP_OFFSET_TIME_SHIFT 50u
-#define PERF_MMAP_OFFSET_TIME_MULT 52u
-#define PERF_MMAP_OFFSET_TIME_OFFSET 56u
-#define PERF_MMAP_OFFSET_TIME_CYCLES 80u
-#define PERF_MMAP_OFFSET_TIME_MASK 88u
-#define PERF_MMAP_CAP_USER_RDPMC (1u << 2)      /* cap_user_rdpmc's bit in capabilities */
-#define PERF_MMAP_CAP_USER_TIME (1u << 3)
-#define PERF_MMAP_CAP_USER_TIME_SHORT (1u << 5)
-/* section "decode": record types, sample bits and the attr fields a Decoder reads */
-#define PERF_RECORD_MMAP 1u
-#define PERF_RECORD_LOST 2u
-#define PERF_RECORD_COMM 3u
-#define PERF_RECORD_EXIT 4u
-#define PERF_RECORD_THROTTLE 5u
-#define PERF_RECORD_UNTHROTTLE 6u
-#define PERF_RECORD_FORK 7u
-#define PERF_RECORD_READ 8u
-#define PERF_RECORD_SAMPLE 9u
-#define PERF_RECORD_MMAP2 10u
-#define PERF_RECORD_AUX 11u
-#define PERF_RECORD_ITRACE_START 12u
-#define PERF_RECORD_LOST_SAMPLES 13u
-#define PERF_RECORD_SWITCH 14u
-#define PERF_RECORD_SWITCH_CPU_WIDE 15u
-#define PERF_RECORD_NAMESPACES 16u
-#define PERF_RECORD_KSYMBOL 17u
-#define PERF_RECORD_BPF_EVENT 18u
-#define PERF_RECORD_CGROUP 19u
-#define PERF_RECORD_TEXT_POKE 20u
-#define PERF_RECORD_AUX_OUTPUT_HW_ID 21u
-#define PERF_RECORD_CALLCHAIN_DEFERRED 22u
-#define PERF_RECORD_MISC_MMAP_BUILD_ID (1u << 14)
-
-#define PERF_SAMPLE_IP (1ull << 0)
-#define PERF_SAMPLE_TID (1ull << 1)
-#define PERF_SAMPLE_TIME (1ull << 2)
-#define PERF_SAMPLE_ADDR (1ull << 3)
-#define PERF_SAMPLE_READ (1ull << 4)
-#define PERF_SAMPLE_CALLCHAIN (1ull << 5)
-#define PERF_SAMPLE_ID (1ull << 6)
-#define PERF_SAMPLE_CPU (1ull << 7)
-#define PERF_SAMPLE_PERIOD (1ull << 8)
-#define PERF_SAMPLE_STREAM_ID (1ull << 9)
-/* PERF_SAMPLE_RAW: defined by section "core" above */
-#define PERF_SAMPLE_BRANCH_STACK (1ull << 11)
-#define PERF_SAMPLE_REGS_USER (1ull << 12)
-#define PERF_SAMPLE_STACK_USER (1ull << 13)
-#define PERF_SAMPLE_WEIGHT (1ull << 14)
-#define PERF_SAMPLE_DATA_SRC (1ull << 15)
-#define PERF_SAMPLE_IDENTIFIER (1ull << 16)
-#define PERF_SAMPLE_TRANSACTION (1ull << 17)
-#define PERF_SAMPLE_REGS_INTR (1ull << 18)
-#define PERF_SAMPLE_PHYS_ADDR (1ull << 19)
-#define PERF_SAMPLE_AUX (1ull << 20)
-#define PERF_SAMPLE_CGROUP (1ull << 21)
-#define PERF_SAMPLE_DATA_PAGE_SIZE (1ull << 22)
-#define PERF_SAMPLE_CODE_PAGE_SIZE (1ull << 23)
-#define PERF_SAMPLE_WEIGHT_STRUCT (1ull << 24)
-#define PERF_SAMPLE_MAX (1ull << 25)
-#define PERF_FORMAT_MAX (1ull << 5)
-#define PERF_SAMPLE_BRANCH_HW_INDEX (1ull << 17)
-#define PERF_SAMPLE_BRANCH_COUNTERS (1ull << 19)
-#define PERF_SAMPLE_REGS_ABI_NONE 0u
-#define PERF_ATTR_SIZE_VER2 80u
-#define PERF_ATTR_SIZE_VER3 96u
-#define PERF_ATTR_SIZE_VER4 104u
-#define PERF_ATTR_OFFSET_BRANCH_SAMPLE_TYPE 72u /* offsetof(perf_event_attr, branch_sample_type) */
-#define PERF_ATTR_OFFSET_SAMPLE_REGS_USER 80u   /* offsetof(perf_event_attr, sample_regs_user) */
-#define PERF_ATTR_OFFSET_SAMPLE_REGS_INTR 96u   /* offsetof(perf_event_attr, sample_regs_intr) */
-#define PERF_ATTR_BIT_SAMPLE_ID_ALL 18u         /* bit of sample_id_all in that u64, little-endian order */
+#include "_perfsys_abi.h"
 
 /* ------------------------------------------------------------------------- */
 /* 3. section state, module state, interfaces between sections                */
@@ -275,42 +166,16 @@ static void ring_clear(ring_state *s);
 
 /* ---- 4.0 ioctl request numbers ------------------------------------------ */
 
-/* The ioctl request numbers, built by this compiler for this architecture the
-   way the UAPI header builds them (the encoding differs on powerpc, mips,
-   sparc). The last three take the size of a pointer type, as the header does;
-   the structs are only named, never defined, here. */
-struct perf_event_attr;
-struct perf_event_query_bpf;
-
-#define PERFSYS_IOC_ENABLE _IO('$', 0)
-#define PERFSYS_IOC_DISABLE _IO('$', 1)
-#define PERFSYS_IOC_REFRESH _IO('$', 2)
-#define PERFSYS_IOC_RESET _IO('$', 3)
-#define PERFSYS_IOC_PERIOD _IOW('$', 4, uint64_t)
-#define PERFSYS_IOC_SET_OUTPUT _IO('$', 5)
-#define PERFSYS_IOC_SET_FILTER _IOW('$', 6, char *)
-#define PERFSYS_IOC_ID _IOR('$', 7, uint64_t *)
-#define PERFSYS_IOC_SET_BPF _IOW('$', 8, uint32_t)
-#define PERFSYS_IOC_PAUSE_OUTPUT _IOW('$', 9, uint32_t)
-#define PERFSYS_IOC_QUERY_BPF _IOWR('$', 10, struct perf_event_query_bpf *)
-#define PERFSYS_IOC_MODIFY_ATTRIBUTES _IOW('$', 11, struct perf_event_attr *)
-
+/* The ioctl request numbers (PERF_EVENT_IOC_*, from _perfsys_abi.h), built by
+   this compiler for this architecture the way the UAPI header builds them (the
+   encoding differs on powerpc, mips, sparc). */
 static const struct {
     const char *name;
     unsigned long request;
 } core_ioctl_numbers[] = {
-    {"PERF_EVENT_IOC_ENABLE", PERFSYS_IOC_ENABLE},
-    {"PERF_EVENT_IOC_DISABLE", PERFSYS_IOC_DISABLE},
-    {"PERF_EVENT_IOC_REFRESH", PERFSYS_IOC_REFRESH},
-    {"PERF_EVENT_IOC_RESET", PERFSYS_IOC_RESET},
-    {"PERF_EVENT_IOC_PERIOD", PERFSYS_IOC_PERIOD},
-    {"PERF_EVENT_IOC_SET_OUTPUT", PERFSYS_IOC_SET_OUTPUT},
-    {"PERF_EVENT_IOC_SET_FILTER", PERFSYS_IOC_SET_FILTER},
-    {"PERF_EVENT_IOC_ID", PERFSYS_IOC_ID},
-    {"PERF_EVENT_IOC_SET_BPF", PERFSYS_IOC_SET_BPF},
-    {"PERF_EVENT_IOC_PAUSE_OUTPUT", PERFSYS_IOC_PAUSE_OUTPUT},
-    {"PERF_EVENT_IOC_QUERY_BPF", PERFSYS_IOC_QUERY_BPF},
-    {"PERF_EVENT_IOC_MODIFY_ATTRIBUTES", PERFSYS_IOC_MODIFY_ATTRIBUTES},
+#define CORE_IOCTL_NUMBER(name) {#name, name},
+    PERFSYS_ABI_IOCTLS(CORE_IOCTL_NUMBER)
+#undef CORE_IOCTL_NUMBER
 };
 
 /* ---- 4.1 errors ---------------------------------------------------------- */
@@ -563,7 +428,7 @@ core_attr_buffer(PyObject *attr, const char *fname, Py_buffer *view)
         return -1;
     }
     uint32_t size;
-    memcpy(&size, (const char *)view->buf + PERF_ATTR_OFFSET_SIZE, sizeof(size));
+    memcpy(&size, (const char *)view->buf + PERFSYS_OFFSETOF(perf_event_attr, size), sizeof(size));
     if ((uint64_t)view->len < (uint64_t)(size == 0 ? PERF_ATTR_SIZE_VER0 : size)) {
         PyErr_Format(PyExc_ValueError,
                      "%s: attr.size is %u but the buffer holds only %zd bytes: the kernel "
@@ -576,14 +441,6 @@ core_attr_buffer(PyObject *attr, const char *fname, Py_buffer *view)
 }
 
 /* ---- 4.3 perf_event_open ------------------------------------------------- */
-
-/* Bits of the flag word of perf_event_attr (declaration order; on big-endian
-   machines the compiler allocates bitfields from the top bit down). */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#  define CORE_ATTR_BIT(flags, n) (((flags) >> (63 - (n))) & 1u)
-#else
-#  define CORE_ATTR_BIT(flags, n) (((flags) >> (n)) & 1u)
-#endif
 
 static int
 core_read_paranoid(void)
@@ -627,10 +484,10 @@ core_open_detail(int err, const unsigned char *attr, uint32_t size_before, int p
 {
     uint32_t type;
     uint64_t config, sample_type, flags;
-    memcpy(&type, attr + PERF_ATTR_OFFSET_TYPE, 4);
-    memcpy(&config, attr + PERF_ATTR_OFFSET_CONFIG, 8);
-    memcpy(&sample_type, attr + PERF_ATTR_OFFSET_SAMPLE_TYPE, 8);
-    memcpy(&flags, attr + PERF_ATTR_OFFSET_FLAGS, 8);
+    memcpy(&type, attr + PERFSYS_OFFSETOF(perf_event_attr, type), 4);
+    memcpy(&config, attr + PERFSYS_OFFSETOF(perf_event_attr, config), 8);
+    memcpy(&sample_type, attr + PERFSYS_OFFSETOF(perf_event_attr, sample_type), 8);
+    memcpy(&flags, attr + PERFSYS_OFFSETOF(perf_event_attr, disabled), 8);
     out[0] = '\0';
     switch (err) {
     case EACCES:
@@ -649,7 +506,7 @@ core_open_detail(int err, const unsigned char *attr, uint32_t size_before, int p
         else {
             int reasons = 0;
             core_append(out, cap, "kernel.perf_event_paranoid is %d", p);
-            if (p >= 2 && !CORE_ATTR_BIT(flags, PERF_ATTR_BIT_EXCLUDE_KERNEL)) {
+            if (p >= 2 && !PERFSYS_BITFIELD(flags, perf_event_attr, exclude_kernel)) {
                 core_append(out, cap,
                              "; this event counts kernel mode too: set exclude_kernel=1 "
                              "(and exclude_hv=1), or lower it to 1");
@@ -678,7 +535,7 @@ core_open_detail(int err, const unsigned char *attr, uint32_t size_before, int p
     }
     case E2BIG: {
         uint32_t now;
-        memcpy(&now, attr + PERF_ATTR_OFFSET_SIZE, 4);
+        memcpy(&now, attr + PERFSYS_OFFSETOF(perf_event_attr, size), 4);
         core_append(out, cap,
                      "attr.size was %u; this kernel's perf_event_attr is %u bytes (written "
                      "back into attr.size), and attr sets a field beyond it",
@@ -775,7 +632,7 @@ core_perf_event_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     long fd;
     int err = 0;
     uint32_t size_before;
-    memcpy(&size_before, (const unsigned char *)view.buf + PERF_ATTR_OFFSET_SIZE, 4);
+    memcpy(&size_before, (const unsigned char *)view.buf + PERFSYS_OFFSETOF(perf_event_attr, size), 4);
     for (;;) {
         Py_BEGIN_ALLOW_THREADS
         fd = syscall(__NR_perf_event_open, view.buf, (int)pid, (int)cpu, (int)group_fd,
@@ -795,8 +652,8 @@ core_perf_event_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         char call[160];
         uint32_t type;
         uint64_t config;
-        memcpy(&type, (const unsigned char *)view.buf + PERF_ATTR_OFFSET_TYPE, 4);
-        memcpy(&config, (const unsigned char *)view.buf + PERF_ATTR_OFFSET_CONFIG, 8);
+        memcpy(&type, (const unsigned char *)view.buf + PERFSYS_OFFSETOF(perf_event_attr, type), 4);
+        memcpy(&config, (const unsigned char *)view.buf + PERFSYS_OFFSETOF(perf_event_attr, config), 8);
         core_open_detail(err, view.buf, size_before, (int)pid, (int)cpu, (int)group_fd, detail,
                          sizeof(detail));
         snprintf(call, sizeof(call),
@@ -895,7 +752,7 @@ static PyObject *
 core_ioctl_enable(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)m;
-    return core_ioctl_flags(args, nargs, "ENABLE", PERFSYS_IOC_ENABLE);
+    return core_ioctl_flags(args, nargs, "ENABLE", PERF_EVENT_IOC_ENABLE);
 }
 
 PyDoc_STRVAR(core_ioctl_disable_doc,
@@ -907,7 +764,7 @@ static PyObject *
 core_ioctl_disable(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)m;
-    return core_ioctl_flags(args, nargs, "DISABLE", PERFSYS_IOC_DISABLE);
+    return core_ioctl_flags(args, nargs, "DISABLE", PERF_EVENT_IOC_DISABLE);
 }
 
 PyDoc_STRVAR(core_ioctl_reset_doc,
@@ -919,7 +776,7 @@ static PyObject *
 core_ioctl_reset(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)m;
-    return core_ioctl_flags(args, nargs, "RESET", PERFSYS_IOC_RESET);
+    return core_ioctl_flags(args, nargs, "RESET", PERF_EVENT_IOC_RESET);
 }
 
 PyDoc_STRVAR(core_ioctl_refresh_doc,
@@ -941,7 +798,7 @@ core_ioctl_refresh(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (core_audit_ioctl("REFRESH", fd, args[1]) < 0) {
         return NULL;
     }
-    if (core_do_ioctl(fd, PERFSYS_IOC_REFRESH, (unsigned long)n, &err) < 0) {
+    if (core_do_ioctl(fd, PERF_EVENT_IOC_REFRESH, (unsigned long)n, &err) < 0) {
         return core_ioctl_error(err, "REFRESH", fd,
                                 err == EINVAL ? "REFRESH needs a sampling event "
                                                 "(sample_period != 0) without inherit"
@@ -968,7 +825,7 @@ core_ioctl_period(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (core_audit_ioctl("PERIOD", fd, args[1]) < 0) {
         return NULL;
     }
-    if (core_do_ioctl(fd, PERFSYS_IOC_PERIOD, (unsigned long)(uintptr_t)&period, &err) < 0) {
+    if (core_do_ioctl(fd, PERF_EVENT_IOC_PERIOD, (unsigned long)(uintptr_t)&period, &err) < 0) {
         return core_ioctl_error(err, "PERIOD", fd,
                                 err == EINVAL ? "the event is not a sampling event, the "
                                                 "period is 0, or a frequency is above "
@@ -996,7 +853,7 @@ core_ioctl_set_output(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (core_audit_ioctl("SET_OUTPUT", fd, args[1]) < 0) {
         return NULL;
     }
-    if (core_do_ioctl(fd, PERFSYS_IOC_SET_OUTPUT, (unsigned long)(long)target, &err) < 0) {
+    if (core_do_ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, (unsigned long)(long)target, &err) < 0) {
         return core_ioctl_error(err, "SET_OUTPUT", fd,
                                 err == EINVAL ? "the target must be a perf event on the same "
                                                 "cpu (or both per-task) with the same clock, "
@@ -1045,7 +902,7 @@ core_ioctl_set_filter(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (core_audit_ioctl("SET_FILTER", fd, args[1]) < 0) {
         return NULL;
     }
-    if (core_do_ioctl(fd, PERFSYS_IOC_SET_FILTER, (unsigned long)(uintptr_t)text, &err) < 0) {
+    if (core_do_ioctl(fd, PERF_EVENT_IOC_SET_FILTER, (unsigned long)(uintptr_t)text, &err) < 0) {
         return core_ioctl_error(err, "SET_FILTER", fd,
                                 err == EINVAL ? "the kernel could not parse the filter for "
                                                 "this event (field names are the "
@@ -1074,7 +931,7 @@ core_ioctl_id(PyObject *m, PyObject *arg)
     if (core_audit_ioctl("ID", fd, NULL) < 0) {
         return NULL;
     }
-    if (core_do_ioctl(fd, PERFSYS_IOC_ID, (unsigned long)(uintptr_t)&id, &err) < 0) {
+    if (core_do_ioctl(fd, PERF_EVENT_IOC_ID, (unsigned long)(uintptr_t)&id, &err) < 0) {
         return core_ioctl_error(err, "ID", fd, NULL);
     }
     return PyLong_FromUnsignedLongLong(id);
@@ -1097,7 +954,7 @@ core_ioctl_set_bpf(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (core_audit_ioctl("SET_BPF", fd, args[1]) < 0) {
         return NULL;
     }
-    if (core_do_ioctl(fd, PERFSYS_IOC_SET_BPF, (unsigned long)prog, &err) < 0) {
+    if (core_do_ioctl(fd, PERF_EVENT_IOC_SET_BPF, (unsigned long)prog, &err) < 0) {
         return core_ioctl_error(err, "SET_BPF", fd,
                                 err == EINVAL ? "the event takes no BPF program, or prog_fd "
                                                 "is not a program of a type this event runs"
@@ -1131,7 +988,7 @@ core_ioctl_pause_output(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (core_audit_ioctl("PAUSE_OUTPUT", fd, args[1]) < 0) {
         return NULL;
     }
-    if (core_do_ioctl(fd, PERFSYS_IOC_PAUSE_OUTPUT, (unsigned long)pause, &err) < 0) {
+    if (core_do_ioctl(fd, PERF_EVENT_IOC_PAUSE_OUTPUT, (unsigned long)pause, &err) < 0) {
         return core_ioctl_error(err, "PAUSE_OUTPUT", fd,
                                 err == EINVAL ? "the event has no ring buffer (mmap it first)"
                                               : NULL);
@@ -1190,7 +1047,7 @@ core_ioctl_query_bpf(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
             PyBuffer_Release(&view);
             return NULL;
         }
-        int r = core_do_ioctl(fd, PERFSYS_IOC_QUERY_BPF, (unsigned long)(uintptr_t)view.buf,
+        int r = core_do_ioctl(fd, PERF_EVENT_IOC_QUERY_BPF, (unsigned long)(uintptr_t)view.buf,
                               &err);
         memcpy(&cnt, (const char *)view.buf + 4, 4);
         PyBuffer_Release(&view);
@@ -1212,7 +1069,7 @@ core_ioctl_query_bpf(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         return PyErr_NoMemory();
     }
     q[0] = (uint32_t)max_ids;
-    if (core_do_ioctl(fd, PERFSYS_IOC_QUERY_BPF, (unsigned long)(uintptr_t)q, &err) < 0) {
+    if (core_do_ioctl(fd, PERF_EVENT_IOC_QUERY_BPF, (unsigned long)(uintptr_t)q, &err) < 0) {
         char extra[128];
         snprintf(extra, sizeof(extra),
                  err == ENOSPC ? "%u programs are attached, more than max_ids=%lld"
@@ -1263,7 +1120,7 @@ core_ioctl_modify_attributes(PyObject *m, PyObject *const *args, Py_ssize_t narg
         PyBuffer_Release(&view);
         return NULL;
     }
-    int r = core_do_ioctl(fd, PERFSYS_IOC_MODIFY_ATTRIBUTES, (unsigned long)(uintptr_t)view.buf,
+    int r = core_do_ioctl(fd, PERF_EVENT_IOC_MODIFY_ATTRIBUTES, (unsigned long)(uintptr_t)view.buf,
                           &err);
     PyBuffer_Release(&view);
     if (r < 0) {
@@ -1898,42 +1755,42 @@ core_self_read(PyObject *op, PyObject *Py_UNUSED(ignored))
         int64_t count = 0;
         int ok = 0;
         for (int tries = 0; tries < CORE_SEQ_RETRIES; tries++) {
-            seq = CORE_PG(pg, uint32_t, PERF_MMAP_OFFSET_LOCK);
+            seq = CORE_PG(pg, uint32_t, PERFSYS_OFFSETOF(perf_event_mmap_page, lock));
             CORE_BARRIER();
-            enabled = CORE_PG(pg, uint64_t, PERF_MMAP_OFFSET_TIME_ENABLED);
-            running = CORE_PG(pg, uint64_t, PERF_MMAP_OFFSET_TIME_RUNNING);
-            caps = CORE_PG(pg, uint64_t, PERF_MMAP_OFFSET_CAPABILITIES);
+            enabled = CORE_PG(pg, uint64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, time_enabled));
+            running = CORE_PG(pg, uint64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, time_running));
+            caps = CORE_PG(pg, uint64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, capabilities));
             cyc = 0;
-            if ((caps & PERF_MMAP_CAP_USER_TIME) != 0) {
+            if (PERFSYS_BITFIELD(caps, perf_event_mmap_page, cap_user_time) != 0) {
                 cyc = core_cycles();
-                time_offset = CORE_PG(pg, uint64_t, PERF_MMAP_OFFSET_TIME_OFFSET);
-                time_mult = CORE_PG(pg, uint32_t, PERF_MMAP_OFFSET_TIME_MULT);
-                time_shift = CORE_PG(pg, uint16_t, PERF_MMAP_OFFSET_TIME_SHIFT);
-                if ((caps & PERF_MMAP_CAP_USER_TIME_SHORT) != 0) {
-                    time_cycles = CORE_PG(pg, uint64_t, PERF_MMAP_OFFSET_TIME_CYCLES);
-                    time_mask = CORE_PG(pg, uint64_t, PERF_MMAP_OFFSET_TIME_MASK);
+                time_offset = CORE_PG(pg, uint64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, time_offset));
+                time_mult = CORE_PG(pg, uint32_t, PERFSYS_OFFSETOF(perf_event_mmap_page, time_mult));
+                time_shift = CORE_PG(pg, uint16_t, PERFSYS_OFFSETOF(perf_event_mmap_page, time_shift));
+                if (PERFSYS_BITFIELD(caps, perf_event_mmap_page, cap_user_time_short) != 0) {
+                    time_cycles = CORE_PG(pg, uint64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, time_cycles));
+                    time_mask = CORE_PG(pg, uint64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, time_mask));
                 }
             }
-            idx = CORE_PG(pg, uint32_t, PERF_MMAP_OFFSET_INDEX);
-            count = CORE_PG(pg, int64_t, PERF_MMAP_OFFSET_OFFSET);
-            if ((caps & PERF_MMAP_CAP_USER_RDPMC) == 0 || idx == 0) {
+            idx = CORE_PG(pg, uint32_t, PERFSYS_OFFSETOF(perf_event_mmap_page, index));
+            count = CORE_PG(pg, int64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, offset));
+            if (PERFSYS_BITFIELD(caps, perf_event_mmap_page, cap_user_rdpmc) == 0 || idx == 0) {
                 break; /* not on a hardware counter user space may read */
             }
-            uint16_t width = CORE_PG(pg, uint16_t, PERF_MMAP_OFFSET_PMC_WIDTH);
+            uint16_t width = CORE_PG(pg, uint16_t, PERFSYS_OFFSETOF(perf_event_mmap_page, pmc_width));
             int64_t pmc = (int64_t)core_rdpmc(idx - 1);
             if (width > 0 && width < 64) {
                 pmc = (int64_t)((uint64_t)pmc << (64 - width)) >> (64 - width);
             }
             count += pmc;
             CORE_BARRIER();
-            if (CORE_PG(pg, uint32_t, PERF_MMAP_OFFSET_LOCK) == seq) {
+            if (CORE_PG(pg, uint32_t, PERFSYS_OFFSETOF(perf_event_mmap_page, lock)) == seq) {
                 ok = 1;
                 break;
             }
         }
         if (ok) {
             if (cyc != 0 && time_shift < 64) {
-                if ((caps & PERF_MMAP_CAP_USER_TIME_SHORT) != 0) {
+                if (PERFSYS_BITFIELD(caps, perf_event_mmap_page, cap_user_time_short) != 0) {
                     cyc = time_cycles + ((cyc - time_cycles) & time_mask);
                 }
                 uint64_t quot = cyc >> time_shift;
@@ -2013,7 +1870,7 @@ core_self_get_capabilities(PyObject *op, void *closure)
     PERFSYS_BEGIN_CRITICAL(op);
     if (core_self_check(self) == 0) {
         r = PyLong_FromUnsignedLongLong(
-            CORE_PG(self->page, uint64_t, PERF_MMAP_OFFSET_CAPABILITIES));
+            CORE_PG(self->page, uint64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, capabilities)));
     }
     PERFSYS_END_CRITICAL();
     return r;
@@ -2027,7 +1884,7 @@ core_self_get_index(PyObject *op, void *closure)
     (void)closure;
     PERFSYS_BEGIN_CRITICAL(op);
     if (core_self_check(self) == 0) {
-        r = PyLong_FromUnsignedLong(CORE_PG(self->page, uint32_t, PERF_MMAP_OFFSET_INDEX));
+        r = PyLong_FromUnsignedLong(CORE_PG(self->page, uint32_t, PERFSYS_OFFSETOF(perf_event_mmap_page, index)));
     }
     PERFSYS_END_CRITICAL();
     return r;
@@ -2164,22 +2021,6 @@ core_exec(PyObject *m, perfsys_state *st)
     int added_ioctls = PyModule_AddObjectRef(m, "_ioctls", ioctls);
     Py_DECREF(ioctls);
     if (added_ioctls < 0) {
-        return -1;
-    }
-    /* The bitfield positions section "core" relies on (for tests/test_core_abi.py):
-       the bit's number within its 64-bit storage unit, in declaration order. */
-    PyObject *bits = Py_BuildValue(
-        "{s:I,s:I,s:I,s:I}", "perf_event_attr.exclude_kernel", PERF_ATTR_BIT_EXCLUDE_KERNEL,
-        "perf_event_mmap_page.cap_user_rdpmc", (unsigned)__builtin_ctz(PERF_MMAP_CAP_USER_RDPMC),
-        "perf_event_mmap_page.cap_user_time", (unsigned)__builtin_ctz(PERF_MMAP_CAP_USER_TIME),
-        "perf_event_mmap_page.cap_user_time_short",
-        (unsigned)__builtin_ctz(PERF_MMAP_CAP_USER_TIME_SHORT));
-    if (bits == NULL) {
-        return -1;
-    }
-    int added = PyModule_AddObjectRef(m, "_abi_bits", bits);
-    Py_DECREF(bits);
-    if (added < 0) {
         return -1;
     }
     st->core.counter_value_type = PyStructSequence_NewType(&core_counter_value_desc);
@@ -3095,16 +2936,51 @@ decode_u64_tuple(const unsigned char *p, size_t n)
     return t;
 }
 
-/* Bits [lo, lo+width) of a bitfield-holding u64, counted as the compiler
-   allocates them: from the least significant bit on little-endian targets,
-   from the most significant on big-endian ones. */
-static inline uint64_t
-decode_bits(uint64_t v, unsigned lo, unsigned width)
+/* The `nr` struct perf_branch_entry at p (the caller checked they are there)
+   as a tuple of BranchEntry: from, to, then the bitfields in BranchEntry's order. */
+static PyObject *
+decode_branch_stack(perfsys_state *st, const unsigned char *p, size_t nr)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    lo = 64 - lo - width;
-#endif
-    return (v >> lo) & ((1ull << width) - 1);
+#define BRANCH_BITS(m) {PERFSYS_BITSHIFT(perf_branch_entry, m), PERFSYS_BITWIDTH(perf_branch_entry, m)}
+    static const unsigned char bits[][2] = {
+        BRANCH_BITS(mispred), BRANCH_BITS(predicted), BRANCH_BITS(in_tx), BRANCH_BITS(abort),
+        BRANCH_BITS(cycles), BRANCH_BITS(type), BRANCH_BITS(spec), BRANCH_BITS(new_type),
+        BRANCH_BITS(priv),
+    };
+#undef BRANCH_BITS
+    PyObject *entries = PyTuple_New((Py_ssize_t)nr);
+    if (entries == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < nr; i++) {
+        const unsigned char *e = p + PERFSYS_SIZEOF(perf_branch_entry) * i;
+        uint64_t flags = rd_u64(e + PERFSYS_OFFSETOF(perf_branch_entry, mispred));
+        PyObject *be = PyStructSequence_New(st->decode.branch_entry_type);
+        if (be == NULL) {
+            goto fail;
+        }
+        PyTuple_SetItem(entries, (Py_ssize_t)i, be);
+        PyObject *v;
+        if ((v = PyLong_FromUnsignedLongLong(rd_u64(e + PERFSYS_OFFSETOF(perf_branch_entry, from)))) == NULL) {
+            goto fail;
+        }
+        PyStructSequence_SetItem(be, 0, v);
+        if ((v = PyLong_FromUnsignedLongLong(rd_u64(e + PERFSYS_OFFSETOF(perf_branch_entry, to)))) == NULL) {
+            goto fail;
+        }
+        PyStructSequence_SetItem(be, 1, v);
+        for (int k = 0; k < (int)(sizeof(bits) / sizeof(bits[0])); k++) {
+            v = PyLong_FromUnsignedLongLong((flags >> bits[k][0]) & ((1ull << bits[k][1]) - 1));
+            if (v == NULL) {
+                goto fail;
+            }
+            PyStructSequence_SetItem(be, 2 + k, v);
+        }
+    }
+    return entries;
+fail:
+    Py_DECREF(entries);
+    return NULL;
 }
 
 static void
@@ -3419,46 +3295,20 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         }
         else {
         }
-        uint64_t per = (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) ? 32 : 24;
+        /* each entry, and with PERF_SAMPLE_BRANCH_COUNTERS a u64 of counters */
+        uint64_t per = PERFSYS_SIZEOF(perf_branch_entry) +
+                       ((c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) ? 8 : 0);
         if (nr > (uint64_t)(end - p) / per) {
             decode_error(st, rec, size, at, "branch stack nr %llu past the record's end",
                          (unsigned long long)nr);
             goto fail;
         }
-        PyObject *entries = PyTuple_New((Py_ssize_t)nr);
+        PyObject *entries = decode_branch_stack(st, p, (size_t)nr);
         if (entries == NULL) {
             goto fail;
         }
         SOBJ_RAW(S_BRANCH_STACK, entries);
-        for (size_t i = 0; i < (size_t)nr; i++) {
-            const unsigned char *e = p + 24 * i;
-            uint64_t flags = rd_u64(e + 16);
-            PyObject *be = PyStructSequence_New(st->decode.branch_entry_type);
-            if (be == NULL) {
-                goto fail;
-            }
-            PyTuple_SetItem(entries, (Py_ssize_t)i, be);
-            static const unsigned char bits[][2] = {
-                {0, 1}, {1, 1}, {2, 1}, {3, 1}, {4, 16}, {20, 4}, {24, 2}, {26, 4}, {30, 3},
-            };
-            PyObject *v;
-            if ((v = PyLong_FromUnsignedLongLong(rd_u64(e))) == NULL) {
-                goto fail;
-            }
-            PyStructSequence_SetItem(be, 0, v);
-            if ((v = PyLong_FromUnsignedLongLong(rd_u64(e + 8))) == NULL) {
-                goto fail;
-            }
-            PyStructSequence_SetItem(be, 1, v);
-            for (int k = 0; k < 9; k++) {
-                v = PyLong_FromUnsignedLongLong(decode_bits(flags, bits[k][0], bits[k][1]));
-                if (v == NULL) {
-                    goto fail;
-                }
-                PyStructSequence_SetItem(be, 2 + k, v);
-            }
-        }
-        p += 24 * (size_t)nr;
+        p += PERFSYS_SIZEOF(perf_branch_entry) * (size_t)nr;
         if (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) {
             SARRAY(p, (size_t)nr);
             p += 8 * (size_t)nr;
@@ -3957,7 +3807,7 @@ decode_config_from_attr(PyObject *attr, decode_config *c)
     }
     /* The kernel reads `size` bytes (PERF_ATTR_SIZE_VER0 when 0): fields past
        that are zero as far as it is concerned. */
-    uint32_t asize = rd_u32(a + PERF_ATTR_OFFSET_SIZE);
+    uint32_t asize = rd_u32(a + PERFSYS_OFFSETOF(perf_event_attr, size));
     if (asize == 0) {
         asize = PERF_ATTR_SIZE_VER0;
     }
@@ -3965,28 +3815,28 @@ decode_config_from_attr(PyObject *attr, decode_config *c)
         len = asize;
     }
     memset(c, 0, sizeof(*c));
-    c->sample_type = rd_u64(a + PERF_ATTR_OFFSET_SAMPLE_TYPE);
-    c->read_format = rd_u64(a + PERF_ATTR_OFFSET_READ_FORMAT);
-    c->sample_id_all = (int)decode_bits(rd_u64(a + PERF_ATTR_OFFSET_FLAGS),
-                                        PERF_ATTR_BIT_SAMPLE_ID_ALL, 1);
+    c->sample_type = rd_u64(a + PERFSYS_OFFSETOF(perf_event_attr, sample_type));
+    c->read_format = rd_u64(a + PERFSYS_OFFSETOF(perf_event_attr, read_format));
+    c->sample_id_all = (int)PERFSYS_BITFIELD(rd_u64(a + PERFSYS_OFFSETOF(perf_event_attr, sample_id_all)),
+                                          perf_event_attr, sample_id_all);
     if (len >= PERF_ATTR_SIZE_VER2) {
-        c->branch_flags = rd_u64(a + PERF_ATTR_OFFSET_BRANCH_SAMPLE_TYPE) &
+        c->branch_flags = rd_u64(a + PERFSYS_OFFSETOF(perf_event_attr, branch_sample_type)) &
                           (PERF_SAMPLE_BRANCH_HW_INDEX | PERF_SAMPLE_BRANCH_COUNTERS);
     }
     if (len >= PERF_ATTR_SIZE_VER3) {
         c->nregs_user = (uint32_t)__builtin_popcountll(
-            rd_u64(a + PERF_ATTR_OFFSET_SAMPLE_REGS_USER));
+            rd_u64(a + PERFSYS_OFFSETOF(perf_event_attr, sample_regs_user)));
     }
     if (len >= PERF_ATTR_SIZE_VER4) {
         c->nregs_intr = (uint32_t)__builtin_popcountll(
-            rd_u64(a + PERF_ATTR_OFFSET_SAMPLE_REGS_INTR));
+            rd_u64(a + PERFSYS_OFFSETOF(perf_event_attr, sample_regs_intr)));
     }
-    if (c->sample_type & ~(PERF_SAMPLE_MAX - 1)) {
+    if (c->sample_type & ~(uint64_t)(PERF_SAMPLE_MAX - 1)) {
         PyErr_Format(PyExc_ValueError, "sample_type 0x%llx has bits this version cannot decode",
                      (unsigned long long)c->sample_type);
         goto done;
     }
-    if (c->read_format & ~(PERF_FORMAT_MAX - 1)) {
+    if (c->read_format & ~(uint64_t)(PERF_FORMAT_MAX - 1)) {
         PyErr_Format(PyExc_ValueError, "read_format 0x%llx has bits this version cannot decode",
                      (unsigned long long)c->read_format);
         goto done;
@@ -4499,19 +4349,19 @@ ring_u64(const RingObject *self, size_t offset)
 static inline uint64_t
 ring_load_head(const RingObject *self)
 {
-    return __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_HEAD), __ATOMIC_ACQUIRE);
+    return __atomic_load_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, data_head)), __ATOMIC_ACQUIRE);
 }
 
 static inline uint64_t
 ring_load_tail(const RingObject *self)
 {
-    return __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_TAIL), __ATOMIC_RELAXED);
+    return __atomic_load_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, data_tail)), __ATOMIC_RELAXED);
 }
 
 static inline void
 ring_store_tail(RingObject *self, uint64_t tail)
 {
-    __atomic_store_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_TAIL), tail, __ATOMIC_RELEASE);
+    __atomic_store_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, data_tail)), tail, __ATOMIC_RELEASE);
 }
 
 static int
@@ -4722,16 +4572,16 @@ ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pa
     self->base = p;
     self->data = self->base + page_size;
     if (testing) {
-        *ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_OFFSET) = page_size;
-        *ring_u64(self, PERF_MMAP_PAGE_OFFSET_DATA_SIZE) = self->data_size;
+        *ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, data_offset)) = page_size;
+        *ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, data_size)) = self->data_size;
     }
 
     if (aux_pages != 0) {
         size_t aux_size = (size_t)aux_pages * page_size;
         self->aux_offset = (uint64_t)self->map_size;
         self->aux_map_size = aux_size;
-        *ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_OFFSET) = self->aux_offset;
-        *ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_SIZE) = (uint64_t)aux_size;
+        *ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, aux_offset)) = self->aux_offset;
+        *ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, aux_size)) = (uint64_t)aux_size;
         void *a = mmap(NULL, aux_size, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
                        (off_t)self->aux_offset);
         if (a == MAP_FAILED) {
@@ -4990,15 +4840,15 @@ ring_read_forward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObje
     while (pos != head && (max_records < 0 || n < max_records)) {
         uint64_t left = head - pos;
         uint16_t size16;
-        if (left < PERF_EVENT_HEADER_SIZE) {
+        if (left < PERFSYS_SIZEOF(perf_event_header)) {
             ring_set_corrupt(pos, head, "partial record header, bytes left", (unsigned long)left);
             failed = 1;
             break;
         }
-        ring_copy_out(self, pos, self->scratch, PERF_EVENT_HEADER_SIZE);
-        memcpy(&size16, self->scratch + PERF_EVENT_HEADER_OFFSET_SIZE, 2);
+        ring_copy_out(self, pos, self->scratch, PERFSYS_SIZEOF(perf_event_header));
+        memcpy(&size16, self->scratch + PERFSYS_OFFSETOF(perf_event_header, size), 2);
         size_t size = size16;
-        if (size < PERF_EVENT_HEADER_SIZE || size % 8 != 0) {
+        if (size < PERFSYS_SIZEOF(perf_event_header) || size % 8 != 0) {
             ring_set_corrupt(pos, head, "record size", (unsigned long)size);
             failed = 1;
             break;
@@ -5054,16 +4904,16 @@ ring_read_backward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObj
         uint64_t left = span - done;
         uint64_t pos = head + done;
         uint16_t size16;
-        if (left < PERF_EVENT_HEADER_SIZE) {
+        if (left < PERFSYS_SIZEOF(perf_event_header)) {
             break;      /* the oldest record was overwritten */
         }
-        ring_copy_out(self, pos, self->scratch, PERF_EVENT_HEADER_SIZE);
-        memcpy(&size16, self->scratch + PERF_EVENT_HEADER_OFFSET_SIZE, 2);
+        ring_copy_out(self, pos, self->scratch, PERFSYS_SIZEOF(perf_event_header));
+        memcpy(&size16, self->scratch + PERFSYS_OFFSETOF(perf_event_header, size), 2);
         size_t size = size16;
         if (size == 0) {
             break;      /* never written */
         }
-        if (size < PERF_EVENT_HEADER_SIZE || size % 8 != 0 || size > self->data_size) {
+        if (size < PERFSYS_SIZEOF(perf_event_header) || size % 8 != 0 || size > self->data_size) {
             ring_set_corrupt(pos, head, "record size", (unsigned long)size);
             failed = 1;
             break;
@@ -5339,9 +5189,9 @@ ring_read_aux(PyObject *op, PyObject *Py_UNUSED(ignored))
         PyErr_SetString(PyExc_ValueError, "this RingBuffer has no AUX area (aux_pages=0)");
         goto done;
     }
-    uint64_t head = __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_HEAD),
+    uint64_t head = __atomic_load_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, aux_head)),
                                     __ATOMIC_ACQUIRE);
-    uint64_t tail = __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_TAIL),
+    uint64_t tail = __atomic_load_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, aux_tail)),
                                     __ATOMIC_RELAXED);
     uint64_t n = head - tail;
     uint64_t size = self->aux_map_size;
@@ -5364,7 +5214,7 @@ ring_read_aux(PyObject *op, PyObject *Py_UNUSED(ignored))
         memcpy(dst, self->aux_base + off, first);
         memcpy(dst + first, self->aux_base, (size_t)n - first);
     }
-    __atomic_store_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_TAIL), head, __ATOMIC_RELEASE);
+    __atomic_store_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, aux_tail)), head, __ATOMIC_RELEASE);
 done:
     PERFSYS_END_CRITICAL();
     return r;
@@ -5384,10 +5234,10 @@ ring_get_u64(RingObject *self, int which)
         case 0: v = ring_load_head(self); break;
         case 1: v = ring_load_tail(self); break;
         case 2:
-            v = __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_HEAD), __ATOMIC_ACQUIRE);
+            v = __atomic_load_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, aux_head)), __ATOMIC_ACQUIRE);
             break;
         case 3:
-            v = __atomic_load_n(ring_u64(self, PERF_MMAP_PAGE_OFFSET_AUX_TAIL), __ATOMIC_RELAXED);
+            v = __atomic_load_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, aux_tail)), __ATOMIC_RELAXED);
             break;
         case 4:
             v = self->overwrite ? self->ov_prev - ring_load_head(self)
@@ -5436,8 +5286,8 @@ ring_set_tail_common(PyObject *op, PyObject *value, int aux)
                         "an overwrite-mode RingBuffer is mapped read-only: it has no tail to move");
         goto done;
     }
-    size_t off_head = aux ? PERF_MMAP_PAGE_OFFSET_AUX_HEAD : PERF_MMAP_PAGE_OFFSET_DATA_HEAD;
-    size_t off_tail = aux ? PERF_MMAP_PAGE_OFFSET_AUX_TAIL : PERF_MMAP_PAGE_OFFSET_DATA_TAIL;
+    size_t off_head = aux ? PERFSYS_OFFSETOF(perf_event_mmap_page, aux_head) : PERFSYS_OFFSETOF(perf_event_mmap_page, data_head);
+    size_t off_tail = aux ? PERFSYS_OFFSETOF(perf_event_mmap_page, aux_tail) : PERFSYS_OFFSETOF(perf_event_mmap_page, data_tail);
     uint64_t size = aux ? (uint64_t)self->aux_map_size : self->data_size;
     if (aux && self->aux_base == NULL) {
         PyErr_SetString(PyExc_ValueError, "this RingBuffer has no AUX area (aux_pages=0)");
@@ -5617,137 +5467,52 @@ ring_clear(ring_state *s)
 /* 7. module definition                                                       */
 /* ------------------------------------------------------------------------- */
 
-/* Every ABI number this file uses, by its kernel name, for tests/test_abi.py.
-   Offsets are named "offsetof(struct, member)"; sizes "sizeof(struct)". */
+/* Every number of _perfsys_abi.h by its kernel name, as `_abi` ("PERF_X",
+   "sizeof(s)", "offsetof(s, m)"), and where each bitfield's lowest bit lies in
+   its storage unit read as a native integer, as `_abi_bits` ("s.m"), for
+   tests/test_abi.py. */
 static int
-add_abi_table(PyObject *m)
+add_abi_dict(PyObject *m, const char *attr, const char *const *names,
+             const unsigned long long *values, size_t n)
 {
-    static const struct {
-        const char *name;
-        unsigned long long value;
-    } abi_table[] = {
-        {"PERF_ATTR_SIZE_VER0", PERF_ATTR_SIZE_VER0},
-        {"offsetof(perf_event_attr, size)", PERF_ATTR_OFFSET_SIZE},
-        /* section "ring" */
-        {"offsetof(perf_event_mmap_page, data_head)", PERF_MMAP_PAGE_OFFSET_DATA_HEAD},
-        {"offsetof(perf_event_mmap_page, data_tail)", PERF_MMAP_PAGE_OFFSET_DATA_TAIL},
-        {"offsetof(perf_event_mmap_page, data_offset)", PERF_MMAP_PAGE_OFFSET_DATA_OFFSET},
-        {"offsetof(perf_event_mmap_page, data_size)", PERF_MMAP_PAGE_OFFSET_DATA_SIZE},
-        {"offsetof(perf_event_mmap_page, aux_head)", PERF_MMAP_PAGE_OFFSET_AUX_HEAD},
-        {"offsetof(perf_event_mmap_page, aux_tail)", PERF_MMAP_PAGE_OFFSET_AUX_TAIL},
-        {"offsetof(perf_event_mmap_page, aux_offset)", PERF_MMAP_PAGE_OFFSET_AUX_OFFSET},
-        {"offsetof(perf_event_mmap_page, aux_size)", PERF_MMAP_PAGE_OFFSET_AUX_SIZE},
-        {"sizeof(perf_event_header)", PERF_EVENT_HEADER_SIZE},
-        {"offsetof(perf_event_header, size)", PERF_EVENT_HEADER_OFFSET_SIZE},
-        {"PERF_RECORD_LOST", PERF_RECORD_LOST},
-        {"PERF_RECORD_LOST_SAMPLES", PERF_RECORD_LOST_SAMPLES},
-        /* section "core" */
-        {"offsetof(perf_event_attr, type)", PERF_ATTR_OFFSET_TYPE},
-        {"offsetof(perf_event_attr, config)", PERF_ATTR_OFFSET_CONFIG},
-        {"offsetof(perf_event_attr, sample_type)", PERF_ATTR_OFFSET_SAMPLE_TYPE},
-        {"offsetof(perf_event_attr, read_format)", PERF_ATTR_OFFSET_READ_FORMAT},
-        {"offsetof(perf_event_attr, disabled)", PERF_ATTR_OFFSET_FLAGS},
-        {"PERF_TYPE_HARDWARE", PERF_TYPE_HARDWARE},
-        {"PERF_TYPE_TRACEPOINT", PERF_TYPE_TRACEPOINT},
-        {"PERF_TYPE_HW_CACHE", PERF_TYPE_HW_CACHE},
-        {"PERF_SAMPLE_RAW", PERF_SAMPLE_RAW},
-        {"PERF_FORMAT_TOTAL_TIME_ENABLED", PERF_FORMAT_TOTAL_TIME_ENABLED},
-        {"PERF_FORMAT_TOTAL_TIME_RUNNING", PERF_FORMAT_TOTAL_TIME_RUNNING},
-        {"PERF_FORMAT_ID", PERF_FORMAT_ID},
-        {"PERF_FORMAT_GROUP", PERF_FORMAT_GROUP},
-        {"PERF_FORMAT_LOST", PERF_FORMAT_LOST},
-        {"PERF_IOC_FLAG_GROUP", PERF_IOC_FLAG_GROUP},
-        {"offsetof(perf_event_mmap_page, lock)", PERF_MMAP_OFFSET_LOCK},
-        {"offsetof(perf_event_mmap_page, index)", PERF_MMAP_OFFSET_INDEX},
-        {"offsetof(perf_event_mmap_page, offset)", PERF_MMAP_OFFSET_OFFSET},
-        {"offsetof(perf_event_mmap_page, time_enabled)", PERF_MMAP_OFFSET_TIME_ENABLED},
-        {"offsetof(perf_event_mmap_page, time_running)", PERF_MMAP_OFFSET_TIME_RUNNING},
-        {"offsetof(perf_event_mmap_page, capabilities)", PERF_MMAP_OFFSET_CAPABILITIES},
-        {"offsetof(perf_event_mmap_page, pmc_width)", PERF_MMAP_OFFSET_PMC_WIDTH},
-        {"offsetof(perf_event_mmap_page, time_shift)", PERF_MMAP_OFFSET_TIME_SHIFT},
-        {"offsetof(perf_event_mmap_page, time_mult)", PERF_MMAP_OFFSET_TIME_MULT},
-        {"offsetof(perf_event_mmap_page, time_offset)", PERF_MMAP_OFFSET_TIME_OFFSET},
-        {"offsetof(perf_event_mmap_page, time_cycles)", PERF_MMAP_OFFSET_TIME_CYCLES},
-        {"offsetof(perf_event_mmap_page, time_mask)", PERF_MMAP_OFFSET_TIME_MASK},
-        /* section "decode" */
-        {"PERF_RECORD_MMAP", PERF_RECORD_MMAP},
-        {"PERF_RECORD_LOST", PERF_RECORD_LOST},
-        {"PERF_RECORD_COMM", PERF_RECORD_COMM},
-        {"PERF_RECORD_EXIT", PERF_RECORD_EXIT},
-        {"PERF_RECORD_THROTTLE", PERF_RECORD_THROTTLE},
-        {"PERF_RECORD_UNTHROTTLE", PERF_RECORD_UNTHROTTLE},
-        {"PERF_RECORD_FORK", PERF_RECORD_FORK},
-        {"PERF_RECORD_READ", PERF_RECORD_READ},
-        {"PERF_RECORD_SAMPLE", PERF_RECORD_SAMPLE},
-        {"PERF_RECORD_MMAP2", PERF_RECORD_MMAP2},
-        {"PERF_RECORD_AUX", PERF_RECORD_AUX},
-        {"PERF_RECORD_ITRACE_START", PERF_RECORD_ITRACE_START},
-        {"PERF_RECORD_LOST_SAMPLES", PERF_RECORD_LOST_SAMPLES},
-        {"PERF_RECORD_SWITCH", PERF_RECORD_SWITCH},
-        {"PERF_RECORD_SWITCH_CPU_WIDE", PERF_RECORD_SWITCH_CPU_WIDE},
-        {"PERF_RECORD_NAMESPACES", PERF_RECORD_NAMESPACES},
-        {"PERF_RECORD_KSYMBOL", PERF_RECORD_KSYMBOL},
-        {"PERF_RECORD_BPF_EVENT", PERF_RECORD_BPF_EVENT},
-        {"PERF_RECORD_CGROUP", PERF_RECORD_CGROUP},
-        {"PERF_RECORD_TEXT_POKE", PERF_RECORD_TEXT_POKE},
-        {"PERF_RECORD_AUX_OUTPUT_HW_ID", PERF_RECORD_AUX_OUTPUT_HW_ID},
-        {"PERF_RECORD_CALLCHAIN_DEFERRED", PERF_RECORD_CALLCHAIN_DEFERRED},
-        {"PERF_RECORD_MISC_MMAP_BUILD_ID", PERF_RECORD_MISC_MMAP_BUILD_ID},
-        {"PERF_SAMPLE_IP", PERF_SAMPLE_IP},
-        {"PERF_SAMPLE_TID", PERF_SAMPLE_TID},
-        {"PERF_SAMPLE_TIME", PERF_SAMPLE_TIME},
-        {"PERF_SAMPLE_ADDR", PERF_SAMPLE_ADDR},
-        {"PERF_SAMPLE_READ", PERF_SAMPLE_READ},
-        {"PERF_SAMPLE_CALLCHAIN", PERF_SAMPLE_CALLCHAIN},
-        {"PERF_SAMPLE_ID", PERF_SAMPLE_ID},
-        {"PERF_SAMPLE_CPU", PERF_SAMPLE_CPU},
-        {"PERF_SAMPLE_PERIOD", PERF_SAMPLE_PERIOD},
-        {"PERF_SAMPLE_STREAM_ID", PERF_SAMPLE_STREAM_ID},
-        {"PERF_SAMPLE_BRANCH_STACK", PERF_SAMPLE_BRANCH_STACK},
-        {"PERF_SAMPLE_REGS_USER", PERF_SAMPLE_REGS_USER},
-        {"PERF_SAMPLE_STACK_USER", PERF_SAMPLE_STACK_USER},
-        {"PERF_SAMPLE_WEIGHT", PERF_SAMPLE_WEIGHT},
-        {"PERF_SAMPLE_DATA_SRC", PERF_SAMPLE_DATA_SRC},
-        {"PERF_SAMPLE_IDENTIFIER", PERF_SAMPLE_IDENTIFIER},
-        {"PERF_SAMPLE_TRANSACTION", PERF_SAMPLE_TRANSACTION},
-        {"PERF_SAMPLE_REGS_INTR", PERF_SAMPLE_REGS_INTR},
-        {"PERF_SAMPLE_PHYS_ADDR", PERF_SAMPLE_PHYS_ADDR},
-        {"PERF_SAMPLE_AUX", PERF_SAMPLE_AUX},
-        {"PERF_SAMPLE_CGROUP", PERF_SAMPLE_CGROUP},
-        {"PERF_SAMPLE_DATA_PAGE_SIZE", PERF_SAMPLE_DATA_PAGE_SIZE},
-        {"PERF_SAMPLE_CODE_PAGE_SIZE", PERF_SAMPLE_CODE_PAGE_SIZE},
-        {"PERF_SAMPLE_WEIGHT_STRUCT", PERF_SAMPLE_WEIGHT_STRUCT},
-        {"PERF_SAMPLE_MAX", PERF_SAMPLE_MAX},
-        {"PERF_FORMAT_MAX", PERF_FORMAT_MAX},
-        {"PERF_SAMPLE_BRANCH_HW_INDEX", PERF_SAMPLE_BRANCH_HW_INDEX},
-        {"PERF_SAMPLE_BRANCH_COUNTERS", PERF_SAMPLE_BRANCH_COUNTERS},
-        {"PERF_SAMPLE_REGS_ABI_NONE", PERF_SAMPLE_REGS_ABI_NONE},
-        {"PERF_ATTR_SIZE_VER2", PERF_ATTR_SIZE_VER2},
-        {"PERF_ATTR_SIZE_VER3", PERF_ATTR_SIZE_VER3},
-        {"PERF_ATTR_SIZE_VER4", PERF_ATTR_SIZE_VER4},
-        {"offsetof(perf_event_attr, branch_sample_type)", PERF_ATTR_OFFSET_BRANCH_SAMPLE_TYPE},
-        {"offsetof(perf_event_attr, sample_regs_user)", PERF_ATTR_OFFSET_SAMPLE_REGS_USER},
-        {"offsetof(perf_event_attr, sample_regs_intr)", PERF_ATTR_OFFSET_SAMPLE_REGS_INTR},
-    };
     PyObject *d = PyDict_New();
     if (d == NULL) {
         return -1;
     }
-    for (size_t i = 0; i < sizeof(abi_table) / sizeof(abi_table[0]); i++) {
-        PyObject *v = PyLong_FromUnsignedLongLong(abi_table[i].value);
-        if (v == NULL || PyDict_SetItemString(d, abi_table[i].name, v) < 0) {
+    for (size_t i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(values[i]);
+        if (v == NULL || PyDict_SetItemString(d, names[i], v) < 0) {
             Py_XDECREF(v);
             Py_DECREF(d);
             return -1;
         }
         Py_DECREF(v);
     }
-    if (PyModule_AddObjectRef(m, "_abi", d) < 0) {
-        Py_DECREF(d);
+    int r = PyModule_AddObjectRef(m, attr, d);
+    Py_DECREF(d);
+    return r;
+}
+
+static int
+add_abi_tables(PyObject *m)
+{
+#define ABI_NAME(name, value) name,
+#define ABI_VALUE(name, value) (unsigned long long)(value),
+#define ABI_BIT_NAME(s, m) #s "." #m,
+#define ABI_BIT_VALUE(s, m) (unsigned long long)PERFSYS_BITSHIFT(s, m),
+    static const char *const names[] = {PERFSYS_ABI_NUMBERS(ABI_NAME)};
+    static const unsigned long long values[] = {PERFSYS_ABI_NUMBERS(ABI_VALUE)};
+    static const char *const bit_names[] = {PERFSYS_ABI_BITFIELDS(ABI_BIT_NAME)};
+    static const unsigned long long bit_values[] = {PERFSYS_ABI_BITFIELDS(ABI_BIT_VALUE)};
+#undef ABI_NAME
+#undef ABI_VALUE
+#undef ABI_BIT_NAME
+#undef ABI_BIT_VALUE
+    if (add_abi_dict(m, "_abi", names, values, sizeof(values) / sizeof(values[0])) < 0) {
         return -1;
     }
-    Py_DECREF(d);
-    return 0;
+    return add_abi_dict(m, "_abi_bits", bit_names, bit_values,
+                        sizeof(bit_values) / sizeof(bit_values[0]));
 }
 
 static int
@@ -5757,7 +5522,7 @@ perfsys_exec(PyObject *m)
     if (core_exec(m, st) < 0 || decode_exec(m, st) < 0 || ring_exec(m, st) < 0) {
         return -1;
     }
-    if (add_abi_table(m) < 0) {
+    if (add_abi_tables(m) < 0) {
         return -1;
     }
     return 0;

@@ -1,6 +1,7 @@
-"""The C file's ABI numbers (`_perfsys._abi`) agree with the generated tables.
+"""The C file's ABI numbers (`_perfsys._abi`, `_perfsys._abi_bits`), which come
+from the generated src/_perfsys_abi.h, agree with the generated tables.
 
-Each entry is named "PERF_X" (a constant), "sizeof(S)" or "offsetof(S, m)"
+Each `_abi` entry is named "PERF_X" (a constant), "sizeof(S)" or "offsetof(S, m)"
 (m may be a member of an anonymous union or struct, or a dotted path into a
 named member), and is compared with perfsys.constants.
 """
@@ -73,7 +74,27 @@ def bit_number(record: str, name: str) -> int:
     return (value & -value).bit_length() - 1
 
 
-@pytest.mark.parametrize("name", sorted(getattr(_perfsys, "_abi_bits", {})))
+def test_abi_covers_what_the_module_uses() -> None:
+    for name in ("PERF_RECORD_LOST", "PERF_SAMPLE_IP", "PERF_FORMAT_LOST",
+                 "sizeof(perf_event_header)", "sizeof(perf_branch_entry)",
+                 "offsetof(perf_event_attr, disabled)",
+                 "offsetof(perf_event_mmap_page, data_head)",
+                 "offsetof(perf_branch_entry, to)"):
+        assert name in _perfsys._abi, name
+
+
+def test_abi_bits_cover_what_the_module_uses() -> None:
+    bits = _perfsys._abi_bits
+    for name in ("perf_event_attr.exclude_kernel", "perf_event_attr.sample_id_all",
+                 "perf_event_mmap_page.cap_user_rdpmc", "perf_event_mmap_page.cap_user_time",
+                 "perf_event_mmap_page.cap_user_time_short",
+                 *(f"perf_branch_entry.{m}" for m in (
+                     "mispred", "predicted", "in_tx", "abort", "cycles", "type", "spec",
+                     "new_type", "priv"))):
+        assert name in bits, name
+
+
+@pytest.mark.parametrize("name", sorted(_perfsys._abi_bits))
 def test_abi_bit(name: str) -> None:
     record, member_name = name.split(".")
     assert _perfsys._abi_bits[name] == bit_number(record, member_name)

@@ -1,4 +1,5 @@
-"""constants.py is what tools/regenerate.sh makes of the pinned headers, byte for byte.
+"""constants.py and _perfsys_abi.h are what tools/regenerate.sh makes of the pinned
+headers, byte for byte.
 
 Like CPython's check_generated_files job: regenerate into a temporary file with
 the installed regeneration packages and compare. Skips only where those
@@ -19,6 +20,8 @@ import pytest
 from support import ROOT
 
 CONSTANTS = ROOT / "src" / "perfsys" / "constants.py"
+ABI_HEADER = ROOT / "src" / "_perfsys_abi.h"
+GENERATED = {"constants.py": CONSTANTS, "_perfsys_abi.h": ABI_HEADER}
 
 
 def pins() -> list[tuple[str, str]]:
@@ -33,7 +36,18 @@ def test_regen_inputs_are_pinned() -> None:
     assert all(v and v[0].isdigit() for v in got.values())
 
 
-def test_constants_py_is_up_to_date(tmp_path: Path) -> None:
+def regenerate(into: Path, cwd: Path) -> dict[str, str]:
+    """Every generated file, regenerated into `into`: its name -> its text."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_constants.py"),
+         "--output", str(into / "constants.py"), "--doc-from", str(CONSTANTS),
+         "--abi-output", str(into / "_perfsys_abi.h")],
+        check=True, cwd=cwd,
+    )
+    return {name: (into / name).read_text() for name in GENERATED}
+
+
+def test_generated_files_are_up_to_date(tmp_path: Path) -> None:
     for name, want in pins():
         try:
             have = version(name)
@@ -43,20 +57,16 @@ def test_constants_py_is_up_to_date(tmp_path: Path) -> None:
         if have != want:
             pytest.skip(f"{name} {have} is installed, but constants.py is generated "
                         f"with {name}=={want} (pip install '.[regen]')")
-    out = tmp_path / "constants.py"
-    subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "gen_constants.py"),
-         "--output", str(out), "--doc-from", str(CONSTANTS)],
-        check=True, cwd=ROOT,
-    )
-    committed = CONSTANTS.read_text()
-    regenerated = out.read_text()
-    if committed != regenerated:
-        diff = "".join(list(difflib.unified_diff(
-            committed.splitlines(keepends=True), regenerated.splitlines(keepends=True),
-            "src/perfsys/constants.py", "regenerated"))[:60])
-        pytest.fail("src/perfsys/constants.py is out of date with its generator; "
-                    "run `tools/regenerate.sh` and commit the result.\n" + diff)
+    regenerated = regenerate(tmp_path, ROOT)
+    for name, path in GENERATED.items():
+        committed = path.read_text()
+        if committed != regenerated[name]:
+            rel = path.relative_to(ROOT)
+            diff = "".join(list(difflib.unified_diff(
+                committed.splitlines(keepends=True),
+                regenerated[name].splitlines(keepends=True), str(rel), "regenerated"))[:60])
+            pytest.fail(f"{rel} is out of date with its generator; "
+                        "run `tools/regenerate.sh` and commit the result.\n" + diff)
 
 
 def test_regeneration_is_deterministic(tmp_path: Path) -> None:
@@ -66,16 +76,11 @@ def test_regeneration_is_deterministic(tmp_path: Path) -> None:
         import ziglang  # noqa: F401
     except ImportError:
         pytest.skip("the regeneration packages are not installed (pip install '.[regen]')")
-    texts = []
+    runs = []
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
-        out = tmp_path / sub / "constants.py"
-        subprocess.run(
-            [sys.executable, str(ROOT / "tools" / "gen_constants.py"),
-             "--output", str(out), "--doc-from", str(CONSTANTS)],
-            check=True, cwd=tmp_path / sub,
-        )
-        texts.append(out.read_text())
-    assert texts[0] == texts[1]
-    assert str(tmp_path) not in texts[0] and str(ROOT) not in texts[0]
-    assert "/site-packages/" not in texts[0]
+        runs.append(regenerate(tmp_path / sub, tmp_path / sub))
+    assert runs[0] == runs[1]
+    for text in runs[0].values():
+        assert str(tmp_path) not in text and str(ROOT) not in text
+        assert "/site-packages/" not in text

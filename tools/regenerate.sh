@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates src/perfsys/constants.py from the Linux UAPI headers that the
+# Regenerates src/perfsys/constants.py and src/_perfsys_abi.h from the Linux UAPI headers that the
 # pinned `ziglang` wheel ships, parsed with the pinned `libclang` wheel.
 #
-#   tools/regenerate.sh            rewrite src/perfsys/constants.py in place
+#   tools/regenerate.sh            rewrite src/perfsys/constants.py and src/_perfsys_abi.h
 #   tools/regenerate.sh --check    write nothing; exit 1 with a diff if it is stale
 #
 # The pins live in one place, the `regen` extra of pyproject.toml. When the

@@ -13,7 +13,7 @@ setup(
         Extension(
             "perfsys._perfsys",
             sources=["src/_perfsys.c"],
-            depends=["src/_perfsys_abi.h"],
+            depends=["src/_perfsys_abi.h", "src/_perfsys_records.h"],
             define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
             py_limited_api=LIMITED_API,
             extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror"],

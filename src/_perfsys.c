@@ -60,6 +60,7 @@
    tests/test_abi.py compares with perfsys.constants. */
 
 #include "_perfsys_abi.h"
+#include "_perfsys_records.h"
 
 /* ------------------------------------------------------------------------- */
 /* 3. section state, module state, interfaces between sections                */
@@ -76,7 +77,7 @@ typedef struct {
 } core_state;
 
 /* section "decode" */
-#define DECODE_NTYPES 23                 /* PERF_RECORD_MMAP .. PERF_RECORD_CALLCHAIN_DEFERRED, index 0 unused */
+#define DECODE_NTYPES ((int)PERF_RECORD_MAX) /* index 0 unused; a type without a row decodes raw */
 typedef struct {
     PyTypeObject *raw_record_type;   /* RawRecord(type, misc, data): shared by ring and decode */
     PyTypeObject *record_types[DECODE_NTYPES]; /* one PyStructSequence type per PERF_RECORD_* */
@@ -2136,146 +2137,33 @@ static PyStructSequence_Field raw_record_fields[] = {
     {NULL, NULL},
 };
 
-static PyStructSequence_Field mmap_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"pid", "process id (signed: -1 for kernel mappings)"},
-    {"tid", "thread id"},
-    {"addr", "start address of the mapping"},
-    {"len", "length of the mapping"},
-    {"pgoff", "file offset of the mapping"},
-    {"filename", "mapped file, decoded like os.fsdecode"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field lost_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"id", "id of the event whose records were lost"},
-    {"lost", "number of records lost"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field comm_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"pid", "process id"},
-    {"tid", "thread id"},
-    {"comm", "the new command name, decoded like os.fsdecode"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field exit_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"pid", "process id"},
-    {"ppid", "parent process id"},
-    {"tid", "thread id"},
-    {"ptid", "parent thread id"},
-    {"time", "timestamp"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field throttle_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"time", "timestamp"},
-    {"id", "event id"},
-    {"stream_id", "event stream id"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field read_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"pid", "process id"},
-    {"tid", "thread id"},
-    {"values", "the read_format values, as the counter read functions return them"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field mmap2_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"pid", "process id (signed: -1 for kernel mappings)"},
-    {"tid", "thread id"},
-    {"addr", "start address of the mapping"},
-    {"len", "length of the mapping"},
-    {"pgoff", "file offset of the mapping"},
-    {"maj", "device major number; None when the record carries a build id"},
-    {"min", "device minor number; None when the record carries a build id"},
-    {"ino", "inode number; None when the record carries a build id"},
-    {"ino_generation", "inode generation; None when the record carries a build id"},
-    {"build_id", "build id bytes (PERF_RECORD_MISC_MMAP_BUILD_ID), else None"},
-    {"prot", "protection bits (PROT_*)"},
-    {"flags", "mapping flags (MAP_*)"},
-    {"filename", "mapped file, decoded like os.fsdecode"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field aux_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"aux_offset", "offset of the new data in the AUX area"},
-    {"aux_size", "size of the new data"},
-    {"flags", "PERF_AUX_FLAG_* bits"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field itrace_start_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"pid", "process id"},
-    {"tid", "thread id"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field lost_samples_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"lost", "number of samples lost"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field switch_fields[] = {
-    DECODE_HEADER_FIELDS,
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field switch_cpu_wide_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"next_prev_pid", "pid switched to (out) or from (in)"},
-    {"next_prev_tid", "tid switched to (out) or from (in)"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field namespaces_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"pid", "process id"},
-    {"tid", "thread id"},
-    {"namespaces", "tuple of (dev, inode) pairs, indexed by *_NS_INDEX"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field ksymbol_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"addr", "symbol address"},
-    {"len", "symbol length"},
-    {"ksym_type", "PERF_RECORD_KSYMBOL_TYPE_*"},
-    {"flags", "PERF_RECORD_KSYMBOL_FLAGS_*"},
-    {"name", "symbol name"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field bpf_event_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"bpf_type", "PERF_BPF_EVENT_* (the kernel's 'type' member)"},
-    {"flags", "flags"},
-    {"id", "BPF program id"},
-    {"tag", "BPF program tag (8 bytes)"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field cgroup_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"id", "cgroup id"},
-    {"path", "cgroup path"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field text_poke_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"addr", "address of the changed text"},
-    {"old_len", "number of old bytes"},
-    {"new_len", "number of new bytes"},
-    {"bytes", "the old bytes followed by the new bytes"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field aux_output_hw_id_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"hw_id", "architecture-specific hardware id"},
-    DECODE_TRAILER_FIELDS,
-};
-static PyStructSequence_Field callchain_deferred_fields[] = {
-    DECODE_HEADER_FIELDS,
-    {"cookie", "matches the samples whose user callchain was deferred"},
-    {"ips", "tuple of instruction pointers (with PERF_CONTEXT_* markers)"},
-    DECODE_TRAILER_FIELDS,
-};
+/* Every other record type, from _perfsys_records.h: its fields (header, body,
+   trailer), and the bytes its body's fixed part takes (DK_MIN_<KIND> for each
+   member: a count, for NS and CALLCHAIN). decode_other() reads the members. */
+#define DK_MIN_PID 4
+#define DK_MIN_U16 2
+#define DK_MIN_U32 4
+#define DK_MIN_U64 8
+#define DK_MIN_LEN16 2
+#define DK_MIN_LEN_BYTES 0
+#define DK_MIN_TAG BPF_TAG_SIZE
+#define DK_MIN_CSTR 0
+#define DK_MIN_READ 0
+#define DK_MIN_NS 8
+#define DK_MIN_CALLCHAIN 8
+#define DK_MIN_INODE_U32 4
+#define DK_MIN_INODE_U64 8
+#define DK_MIN_BUILD_ID 0
+
+#define DECODE_BODY_FIELD(name, kind, doc) {#name, doc},
+#define DECODE_BODY_MIN(name, kind, doc) + DK_MIN_##kind
+#define DECODE_BODY_FIELDS(TYPE, cls, doc, body)                                          \
+    static PyStructSequence_Field decode_fields_##TYPE[] = {                              \
+        DECODE_HEADER_FIELDS, PERFSYS_BODY_##body(DECODE_BODY_FIELD) DECODE_TRAILER_FIELDS, \
+    };
+PERFSYS_RECORDS(DECODE_BODY_FIELDS)
+#undef DECODE_BODY_FIELDS
+#undef DECODE_BODY_FIELD
 
 /* SampleRecord: every PERF_SAMPLE_* field in the kernel's order; a field whose
    bit is not in sample_type is None. */
@@ -2808,37 +2696,26 @@ static PyStructSequence_Desc branch_entry_desc = {
     DECODE_NFIELDS(branch_entry_fields),
 };
 
+/* Every record type by its number: "PERF_RECORD_" + type_name, its class. */
 static const struct {
+    const char *type_name;
     const char *name;
     const char *doc;
     PyStructSequence_Field *fields;
     int nfields;
+    size_t min_size;             /* the bytes of the body's fixed part */
 } decode_record_descs[DECODE_NTYPES] = {
-#define R(num, name, doc, f) [num] = {"perfsys." name, doc, f, DECODE_NFIELDS(f)}
-    R(PERF_RECORD_MMAP, "MmapRecord", "PERF_RECORD_MMAP: a new executable mapping.", mmap_fields),
-    R(PERF_RECORD_LOST, "LostRecord", "PERF_RECORD_LOST: records the ring had no room for.", lost_fields),
-    R(PERF_RECORD_COMM, "CommRecord", "PERF_RECORD_COMM: a process changed its name.", comm_fields),
-    R(PERF_RECORD_EXIT, "ExitRecord", "PERF_RECORD_EXIT: a process or thread exited.", exit_fields),
-    R(PERF_RECORD_THROTTLE, "ThrottleRecord", "PERF_RECORD_THROTTLE: sampling was throttled.", throttle_fields),
-    R(PERF_RECORD_UNTHROTTLE, "UnthrottleRecord", "PERF_RECORD_UNTHROTTLE: sampling resumed.", throttle_fields),
-    R(PERF_RECORD_FORK, "ForkRecord", "PERF_RECORD_FORK: a process or thread was created.", exit_fields),
-    R(PERF_RECORD_READ, "ReadRecord", "PERF_RECORD_READ: counter values (inherit_stat).", read_fields),
-    R(PERF_RECORD_SAMPLE, "SampleRecord", "PERF_RECORD_SAMPLE: one sample; fields not in sample_type are None.", sample_fields),
-    R(PERF_RECORD_MMAP2, "Mmap2Record", "PERF_RECORD_MMAP2: a new mapping, with inode or build id.", mmap2_fields),
-    R(PERF_RECORD_AUX, "AuxRecord", "PERF_RECORD_AUX: new data in the AUX area.", aux_fields),
-    R(PERF_RECORD_ITRACE_START, "ItraceStartRecord", "PERF_RECORD_ITRACE_START: instruction tracing started.", itrace_start_fields),
-    R(PERF_RECORD_LOST_SAMPLES, "LostSamplesRecord", "PERF_RECORD_LOST_SAMPLES: samples dropped.", lost_samples_fields),
-    R(PERF_RECORD_SWITCH, "SwitchRecord", "PERF_RECORD_SWITCH: a context switch of the monitored task.", switch_fields),
-    R(PERF_RECORD_SWITCH_CPU_WIDE, "SwitchCpuWideRecord", "PERF_RECORD_SWITCH_CPU_WIDE: a context switch on a cpu.", switch_cpu_wide_fields),
-    R(PERF_RECORD_NAMESPACES, "NamespacesRecord", "PERF_RECORD_NAMESPACES: a task's namespaces.", namespaces_fields),
-    R(PERF_RECORD_KSYMBOL, "KsymbolRecord", "PERF_RECORD_KSYMBOL: a kernel symbol registered or unregistered.", ksymbol_fields),
-    R(PERF_RECORD_BPF_EVENT, "BpfEventRecord", "PERF_RECORD_BPF_EVENT: a BPF program loaded or unloaded.", bpf_event_fields),
-    R(PERF_RECORD_CGROUP, "CgroupRecord", "PERF_RECORD_CGROUP: a cgroup was created.", cgroup_fields),
-    R(PERF_RECORD_TEXT_POKE, "TextPokeRecord", "PERF_RECORD_TEXT_POKE: kernel text changed.", text_poke_fields),
-    R(PERF_RECORD_AUX_OUTPUT_HW_ID, "AuxOutputHwIdRecord", "PERF_RECORD_AUX_OUTPUT_HW_ID: hardware id of AUX output.", aux_output_hw_id_fields),
-    R(PERF_RECORD_CALLCHAIN_DEFERRED, "CallchainDeferredRecord", "PERF_RECORD_CALLCHAIN_DEFERRED: a deferred user callchain.", callchain_deferred_fields),
-#undef R
+#define DECODE_DESC(TYPE, cls, doc, body)                                              \
+    [PERF_RECORD_##TYPE] = {#TYPE, "perfsys." #cls, doc, decode_fields_##TYPE,          \
+                            DECODE_NFIELDS(decode_fields_##TYPE),                       \
+                            0 PERFSYS_BODY_##body(DECODE_BODY_MIN)},
+    PERFSYS_RECORDS(DECODE_DESC)
+#undef DECODE_DESC
+    [PERF_RECORD_SAMPLE] = {"SAMPLE", "perfsys.SampleRecord",
+                            "PERF_RECORD_SAMPLE: one sample; fields not in sample_type are None.",
+                            sample_fields, DECODE_NFIELDS(sample_fields), 0},
 };
+#undef DECODE_BODY_MIN
 
 /* ---- helpers ---- */
 
@@ -2876,13 +2753,9 @@ pid_obj(const unsigned char *p)
 static const char *
 decode_record_name(uint32_t type)
 {
-    static const char *const names[DECODE_NTYPES] = {
-        NULL, "MMAP", "LOST", "COMM", "EXIT", "THROTTLE", "UNTHROTTLE", "FORK",
-        "READ", "SAMPLE", "MMAP2", "AUX", "ITRACE_START", "LOST_SAMPLES",
-        "SWITCH", "SWITCH_CPU_WIDE", "NAMESPACES", "KSYMBOL", "BPF_EVENT",
-        "CGROUP", "TEXT_POKE", "AUX_OUTPUT_HW_ID", "CALLCHAIN_DEFERRED",
-    };
-    return (type < DECODE_NTYPES && names[type] != NULL) ? names[type] : "unknown";
+    return (type < DECODE_NTYPES && decode_record_descs[type].name != NULL)
+               ? decode_record_descs[type].type_name
+               : "unknown";
 }
 
 /* Raise RecordError "<TYPE> record of N bytes[ at offset K]: <message>". */
@@ -2915,6 +2788,26 @@ decode_cstring(const unsigned char *p, size_t n)
         n = (size_t)(nul - p);
     }
     return PyUnicode_DecodeFSDefaultAndSize((const char *)p, (Py_ssize_t)n);
+}
+
+/* A tuple of n (u64, u64) pairs from p (the caller checked n * 16 bytes are there). */
+static PyObject *
+decode_u64_pairs(const unsigned char *p, size_t n)
+{
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    if (t == NULL) {
+        return NULL;
+    }
+    for (size_t k = 0; k < n; k++) {
+        PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)rd_u64(p + 16 * k),
+                                       (unsigned long long)rd_u64(p + 16 * k + 8));
+        if (pair == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SetItem(t, (Py_ssize_t)k, pair);
+    }
+    return t;
 }
 
 /* A tuple of n u64 values from p (the caller checked n * 8 bytes are there). */
@@ -3466,6 +3359,74 @@ fail:
     return -1;
 }
 
+/* A tuple of the u64 nr at *pp and what follows it: nr (dev, inode) pairs for
+   NS, nr u64s for CALLCHAIN, checked against end; *pp moves past them. */
+static PyObject *
+decode_counted(perfsys_state *st, const unsigned char *rec, size_t size, Py_ssize_t at,
+               const unsigned char **pp, const unsigned char *end, int pairs)
+{
+    size_t per = pairs ? 16 : 8;
+    uint64_t nr = rd_u64(*pp);
+    const unsigned char *p = *pp + 8;
+    if (nr > (uint64_t)(end - p) / per) {
+        return decode_error(st, rec, size, at,
+                            pairs ? "nr_namespaces %llu past the record's end"
+                                  : "callchain nr %llu past the record's end",
+                            (unsigned long long)nr);
+    }
+    *pp = p + per * (size_t)nr;
+    return pairs ? decode_u64_pairs(p, (size_t)nr) : decode_u64_tuple(p, (size_t)nr);
+}
+
+/* Reading one member of each KIND of _perfsys_records.h, in decode_other(). */
+#define DK_READ_PID SET(i++, pid_obj(p)); p += 4
+#define DK_READ_U16 SET(i++, PyLong_FromLong(rd_u16(p))); p += 2
+#define DK_READ_U32 SET(i++, PyLong_FromUnsignedLong(rd_u32(p))); p += 4
+#define DK_READ_U64 SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p))); p += 8
+#define DK_READ_LEN16 len += rd_u16(p); DK_READ_U16
+#define DK_READ_LEN_BYTES                                                  \
+    NEED(len, "bytes");                                                    \
+    SET(i++, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)len)); \
+    p += len
+#define DK_READ_TAG                                                          \
+    SET(i++, PyBytes_FromStringAndSize((const char *)p, BPF_TAG_SIZE)); \
+    p += BPF_TAG_SIZE
+#define DK_READ_CSTR SET(i++, decode_cstring(p, (size_t)(end - p))); p = end
+#define DK_READ_READ                                                                         \
+    if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at) < 0) {    \
+        goto fail;                                                                           \
+    }                                                                                        \
+    SET(i++, core_decode_read_format(st, c->read_format, p, (size_t)(end - p), &used));      \
+    p = end
+#define DK_READ_NS SET(i++, decode_counted(st, rec, size, at, &p, end, 1))
+#define DK_READ_CALLCHAIN SET(i++, decode_counted(st, rec, size, at, &p, end, 0))
+#define DK_READ_INODE_U32                                                    \
+    inode = inode != NULL ? inode : p;                                       \
+    SET(i++, build_id ? Py_NewRef(Py_None) : PyLong_FromUnsignedLong(rd_u32(p))); \
+    p += 4
+#define DK_READ_INODE_U64                                                    \
+    inode = inode != NULL ? inode : p;                                       \
+    SET(i++, build_id ? Py_NewRef(Py_None) : PyLong_FromUnsignedLongLong(rd_u64(p))); \
+    p += 8
+#define DK_READ_BUILD_ID                                                                   \
+    if (build_id && inode != NULL && inode[0] > DECODE_BUILD_ID_MAX) {                     \
+        decode_error(st, rec, size, at, "build_id_size %u > %u", (unsigned)inode[0],       \
+                     DECODE_BUILD_ID_MAX);                                                 \
+        goto fail;                                                                         \
+    }                                                                                      \
+    SET(i++, build_id && inode != NULL                                                     \
+                 ? PyBytes_FromStringAndSize((const char *)inode + 4, (Py_ssize_t)inode[0]) \
+                 : Py_NewRef(Py_None))
+#define DECODE_MEMBER(name, kind, doc) \
+    {                                  \
+        DK_READ_##kind;                \
+    }
+#define DECODE_CASE(TYPE, cls, doc, body)          \
+    case PERF_RECORD_##TYPE:                       \
+        PERFSYS_BODY_##body(DECODE_MEMBER) break;
+
+/* Any record but a sample, as its row of _perfsys_records.h describes it: each
+   type's members are read in a straight line, expanded from its body. */
 static PyObject *
 decode_other(DecoderObject *self, const decode_config *c, const unsigned char *rec,
              size_t size, Py_ssize_t at)
@@ -3487,170 +3448,19 @@ decode_other(DecoderObject *self, const decode_config *c, const unsigned char *r
     int i = 2;
     SET(0, PyLong_FromUnsignedLong(type));
     SET(1, PyLong_FromLong(misc));
+    NEED(decode_record_descs[type].min_size, "the fixed fields");
+    int build_id = (misc & PERF_RECORD_MISC_MMAP_BUILD_ID) != 0;
+    const unsigned char *inode = NULL;  /* MMAP2's union: where its INODE_* members start */
+    size_t len = 0;                     /* what the LEN16 members add up to */
+    size_t used = 0;                    /* bytes of read_format values (READ) */
     switch (type) {
-    case PERF_RECORD_MMAP:
-    case PERF_RECORD_MMAP2: {
-        size_t fixed = type == PERF_RECORD_MMAP ? 32 : 64;
-        NEED(fixed, "the fixed fields");
-        SET(i++, pid_obj(p));
-        SET(i++, pid_obj(p + 4));
-        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 8)));
-        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 16)));
-        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 24)));
-        if (type == PERF_RECORD_MMAP2) {
-            const unsigned char *u = p + 32;
-            if (misc & PERF_RECORD_MISC_MMAP_BUILD_ID) {
-                unsigned n = u[0];
-                if (n > DECODE_BUILD_ID_MAX) {
-                    decode_error(st, rec, size, at, "build_id_size %u > %u", n,
-                                 DECODE_BUILD_ID_MAX);
-                    goto fail;
-                }
-                decode_fill_none(r, i, i + 4);
-                i += 4;
-                SET(i++, PyBytes_FromStringAndSize((const char *)u + 4, n));
-            }
-            else {
-                SET(i++, PyLong_FromUnsignedLong(rd_u32(u)));
-                SET(i++, PyLong_FromUnsignedLong(rd_u32(u + 4)));
-                SET(i++, PyLong_FromUnsignedLongLong(rd_u64(u + 8)));
-                SET(i++, PyLong_FromUnsignedLongLong(rd_u64(u + 16)));
-                SET_NONE(i++);
-            }
-            SET(i++, PyLong_FromUnsignedLong(rd_u32(p + 56)));
-            SET(i++, PyLong_FromUnsignedLong(rd_u32(p + 60)));
-        }
-        SET(i++, decode_cstring(p + fixed, (size_t)(end - p) - fixed));
-        break;
-    }
-    case PERF_RECORD_LOST:
-    case PERF_RECORD_AUX:
-    case PERF_RECORD_THROTTLE:
-    case PERF_RECORD_UNTHROTTLE:
-    case PERF_RECORD_LOST_SAMPLES:
-    case PERF_RECORD_AUX_OUTPUT_HW_ID: {
-        /* nothing but u64s */
-        int n = decode_record_descs[type].nfields - 2 - DECODE_TRAILER_NFIELDS;
-        NEED(8 * (size_t)n, "the fixed fields");
-        for (int k = 0; k < n; k++) {
-            SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 8 * k)));
-        }
-        break;
-    }
-    case PERF_RECORD_COMM:
-        NEED(8, "pid, tid");
-        SET(i++, pid_obj(p));
-        SET(i++, pid_obj(p + 4));
-        SET(i++, decode_cstring(p + 8, (size_t)(end - p) - 8));
-        break;
-    case PERF_RECORD_EXIT:
-    case PERF_RECORD_FORK:
-        NEED(24, "the fixed fields");
-        for (int k = 0; k < 4; k++) {
-            SET(i++, pid_obj(p + 4 * k));
-        }
-        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p + 16)));
-        break;
-    case PERF_RECORD_READ: {
-        NEED(8, "pid, tid");
-        SET(i++, pid_obj(p));
-        SET(i++, pid_obj(p + 4));
-        size_t used = 0;
-        if (decode_check_read(st, c->read_format, p + 8, (size_t)(end - p) - 8, rec, size,
-                              at) < 0) {
-            goto fail;
-        }
-        PyObject *v = core_decode_read_format(st, c->read_format, p + 8, (size_t)(end - p) - 8,
-                                              &used);
-        if (v == NULL) {
-            goto fail;
-        }
-        PyStructSequence_SetItem(r, i++, v);
-        break;
-    }
-    case PERF_RECORD_ITRACE_START:
-    case PERF_RECORD_SWITCH_CPU_WIDE:
-        NEED(8, "pid, tid");
-        SET(i++, pid_obj(p));
-        SET(i++, pid_obj(p + 4));
-        break;
-    case PERF_RECORD_SWITCH:
-        break;
-    case PERF_RECORD_NAMESPACES: {
-        NEED(16, "pid, tid, nr_namespaces");
-        SET(i++, pid_obj(p));
-        SET(i++, pid_obj(p + 4));
-        uint64_t nr = rd_u64(p + 8);
-        p += 16;
-        if (nr > (uint64_t)(end - p) / 16) {
-            decode_error(st, rec, size, at, "nr_namespaces %llu past the record's end",
-                         (unsigned long long)nr);
-            goto fail;
-        }
-        PyObject *ns = PyTuple_New((Py_ssize_t)nr);
-        if (ns == NULL) {
-            goto fail;
-        }
-        PyStructSequence_SetItem(r, i++, ns);
-        for (size_t k = 0; k < (size_t)nr; k++) {
-            PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)rd_u64(p + 16 * k),
-                                           (unsigned long long)rd_u64(p + 16 * k + 8));
-            if (pair == NULL) {
-                goto fail;
-            }
-            PyTuple_SetItem(ns, (Py_ssize_t)k, pair);
-        }
-        break;
-    }
-    case PERF_RECORD_KSYMBOL:
-        NEED(16, "the fixed fields");
-        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p)));
-        SET(i++, PyLong_FromUnsignedLong(rd_u32(p + 8)));
-        SET(i++, PyLong_FromLong(rd_u16(p + 12)));
-        SET(i++, PyLong_FromLong(rd_u16(p + 14)));
-        SET(i++, decode_cstring(p + 16, (size_t)(end - p) - 16));
-        break;
-    case PERF_RECORD_BPF_EVENT:
-        NEED(8 + BPF_TAG_SIZE, "the fixed fields");
-        SET(i++, PyLong_FromLong(rd_u16(p)));
-        SET(i++, PyLong_FromLong(rd_u16(p + 2)));
-        SET(i++, PyLong_FromUnsignedLong(rd_u32(p + 4)));
-        SET(i++, PyBytes_FromStringAndSize((const char *)p + 8, BPF_TAG_SIZE));
-        break;
-    case PERF_RECORD_CGROUP:
-        NEED(8, "id");
-        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p)));
-        SET(i++, decode_cstring(p + 8, (size_t)(end - p) - 8));
-        break;
-    case PERF_RECORD_TEXT_POKE: {
-        NEED(12, "the fixed fields");
-        uint16_t old_len = rd_u16(p + 8), new_len = rd_u16(p + 10);
-        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p)));
-        SET(i++, PyLong_FromLong(old_len));
-        SET(i++, PyLong_FromLong(new_len));
-        p += 12;
-        NEED((size_t)old_len + new_len, "bytes");
-        SET(i++, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)old_len + new_len));
-        break;
-    }
-    case PERF_RECORD_CALLCHAIN_DEFERRED: {
-        NEED(16, "cookie, nr");
-        SET(i++, PyLong_FromUnsignedLongLong(rd_u64(p)));
-        uint64_t nr = rd_u64(p + 8);
-        p += 16;
-        if (nr > (uint64_t)(end - p) / 8) {
-            decode_error(st, rec, size, at, "callchain nr %llu past the record's end",
-                         (unsigned long long)nr);
-            goto fail;
-        }
-        SET(i++, decode_u64_tuple(p, (size_t)nr));
-        break;
-    }
+        PERFSYS_RECORDS(DECODE_CASE)
     default:
-        /* unreachable: the caller routes unknown types to RawRecord */
+        /* unreachable: the caller routes types without a row to RawRecord */
         PyErr_SetString(PyExc_SystemError, "perfsys: unexpected record type");
         goto fail;
     }
+    (void)build_id, (void)inode, (void)len, (void)used;
     if (decode_trailer(r, i, c, rec + size - c->trailer_size) < 0) {
         goto fail;
     }
@@ -3659,6 +3469,23 @@ fail:
     Py_DECREF(r);
     return NULL;
 }
+
+#undef DECODE_CASE
+#undef DECODE_MEMBER
+#undef DK_READ_PID
+#undef DK_READ_U16
+#undef DK_READ_U32
+#undef DK_READ_U64
+#undef DK_READ_LEN16
+#undef DK_READ_LEN_BYTES
+#undef DK_READ_TAG
+#undef DK_READ_CSTR
+#undef DK_READ_READ
+#undef DK_READ_NS
+#undef DK_READ_CALLCHAIN
+#undef DK_READ_INODE_U32
+#undef DK_READ_INODE_U64
+#undef DK_READ_BUILD_ID
 
 #undef NEED
 #undef SET
@@ -3672,7 +3499,7 @@ static PyObject *
 decode_one(DecoderObject *self, const unsigned char *rec, size_t size, Py_ssize_t at)
 {
     uint32_t type = rd_u32(rec);
-    if (type == 0 || type >= DECODE_NTYPES) {
+    if (type >= DECODE_NTYPES || decode_record_descs[type].name == NULL) {
         return decode_raw_record(self->st, rec, size);
     }
     if (size % 8 != 0) {
@@ -4208,6 +4035,9 @@ decode_exec(PyObject *m, perfsys_state *st)
         return -1;
     }
     for (int k = 1; k < DECODE_NTYPES; k++) {
+        if (decode_record_descs[k].name == NULL) {
+            continue;  /* no row in _perfsys_records.h: decoded as RawRecord */
+        }
         if (k == PERF_RECORD_SAMPLE) {
             PyTypeObject *tp = sample_new_type(m);
             if (tp == NULL) {

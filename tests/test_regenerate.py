@@ -1,5 +1,6 @@
 """constants.py and _perfsys_abi.h are what tools/regenerate.sh makes of the pinned
-headers, byte for byte.
+headers, byte for byte, and the record classes of _perfsys.pyi what it makes of
+_perfsys_records.h.
 
 Like CPython's check_generated_files job: regenerate into a temporary file with
 the installed regeneration packages and compare. Skips only where those
@@ -67,6 +68,24 @@ def test_generated_files_are_up_to_date(tmp_path: Path) -> None:
                 regenerated[name].splitlines(keepends=True), str(rel), "regenerated"))[:60])
             pytest.fail(f"{rel} is out of date with its generator; "
                         "run `tools/regenerate.sh` and commit the result.\n" + diff)
+
+
+def test_record_stubs_are_up_to_date(tmp_path: Path) -> None:
+    stubs = ROOT / "src" / "perfsys" / "_perfsys.pyi"
+    out = tmp_path / "_perfsys.pyi"
+    subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_stubs.py"), "--stubs", str(stubs),
+         "--output", str(out)],
+        check=True, cwd=tmp_path,
+    )
+    if out.read_text() != stubs.read_text():
+        diff = "".join(list(difflib.unified_diff(
+            stubs.read_text().splitlines(keepends=True),
+            out.read_text().splitlines(keepends=True),
+            "src/perfsys/_perfsys.pyi", "regenerated"))[:60])
+        pytest.fail("the record classes of src/perfsys/_perfsys.pyi are out of date with "
+                    "src/_perfsys_records.h; run `tools/regenerate.sh` and commit the "
+                    "result.\n" + diff)
 
 
 def test_regeneration_is_deterministic(tmp_path: Path) -> None:

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Regenerates src/perfsys/constants.py and src/_perfsys_abi.h from the Linux UAPI headers that the
-# pinned `ziglang` wheel ships, parsed with the pinned `libclang` wheel.
+# Regenerates every generated file:
+#   src/perfsys/constants.py, src/_perfsys_abi.h   from the Linux UAPI headers that the
+#       pinned `ziglang` wheel ships, parsed with the pinned `libclang` wheel
+#       (tools/gen_constants.py);
+#   the record classes of src/perfsys/_perfsys.pyi  from src/_perfsys_records.h
+#       (tools/gen_stubs.py, which needs nothing but Python).
 #
-#   tools/regenerate.sh            rewrite src/perfsys/constants.py and src/_perfsys_abi.h
-#   tools/regenerate.sh --check    write nothing; exit 1 with a diff if it is stale
+#   tools/regenerate.sh            rewrite them in place
+#   tools/regenerate.sh --check    write nothing; exit 1 with a diff if one is stale
 #
 # The pins live in one place, the `regen` extra of pyproject.toml. When the
 # interpreter ($PYTHON, default python3) already has both at exactly those
@@ -15,6 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
+
+"$PY" tools/gen_stubs.py "$@"
 
 # The pinned requirements, e.g. "ziglang==0.17.0 libclang==18.1.1".
 mapfile -t PINS < <("$PY" - <<'EOF'

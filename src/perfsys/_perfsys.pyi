@@ -186,6 +186,59 @@ class BranchEntry(structseq[Any], tuple[int, int, int, int, int, int, int, int, 
     def priv(self) -> int: ...
 
 @final
+class SampleRecord:
+    """PERF_RECORD_SAMPLE: every PERF_SAMPLE_* field in the kernel's order, None where
+    sample_type lacks its bit. Behaves as a named tuple of these fields (len, indexing,
+    slicing, iteration, unpacking, ==/hash as that tuple) without being a tuple."""
+
+    _fields: ClassVar[tuple[str, ...]]
+    __match_args__: ClassVar[tuple[str, ...]]
+    type: int
+    misc: int
+    identifier: int | None
+    ip: int | None
+    pid: int | None
+    tid: int | None
+    time: int | None
+    addr: int | None
+    id: int | None
+    stream_id: int | None
+    cpu: int | None
+    period: int | None
+    read: CounterValue | GroupValues | None
+    callchain: tuple[int, ...] | None
+    raw: bytes | None
+    hw_idx: int | None
+    branch_stack: tuple[BranchEntry, ...] | None
+    branch_counters: tuple[int, ...] | None
+    regs_user_abi: int | None
+    regs_user: tuple[int, ...] | None
+    stack_user: bytes | None
+    stack_user_dyn_size: int | None
+    weight: int | None
+    weight_struct: tuple[int, int, int] | None
+    data_src: int | None
+    transaction: int | None
+    regs_intr_abi: int | None
+    regs_intr: tuple[int, ...] | None
+    phys_addr: int | None
+    cgroup: int | None
+    data_page_size: int | None
+    code_page_size: int | None
+    aux: bytes | None
+    def __new__(cls, iterable: Iterable[Any], /) -> Self: ...
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: SupportsIndex, /) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> tuple[Any, ...]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __hash__(self) -> int: ...
+    def _asdict(self) -> dict[str, Any]: ...
+
+# --- generated below this line by tools/gen_stubs.py from src/_perfsys_records.h ---
+
+@final
 class MmapRecord(
     _SampleIdTrailer,
     structseq[Any],
@@ -207,7 +260,7 @@ class MmapRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_MMAP."""
+    """PERF_RECORD_MMAP: a new executable mapping."""
 
     __match_args__: Final = (
         "type",
@@ -261,7 +314,7 @@ class LostRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_LOST."""
+    """PERF_RECORD_LOST: records the ring had no room for."""
 
     __match_args__: Final = (
         "type",
@@ -304,7 +357,7 @@ class CommRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_COMM."""
+    """PERF_RECORD_COMM: a process changed its name."""
 
     __match_args__: Final = (
         "type",
@@ -352,7 +405,7 @@ class ExitRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_EXIT."""
+    """PERF_RECORD_EXIT: a process or thread exited."""
 
     __match_args__: Final = (
         "type",
@@ -404,7 +457,7 @@ class ThrottleRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_THROTTLE."""
+    """PERF_RECORD_THROTTLE: sampling was throttled."""
 
     __match_args__: Final = (
         "type",
@@ -450,7 +503,7 @@ class UnthrottleRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_UNTHROTTLE."""
+    """PERF_RECORD_UNTHROTTLE: sampling resumed."""
 
     __match_args__: Final = (
         "type",
@@ -498,7 +551,7 @@ class ForkRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_FORK."""
+    """PERF_RECORD_FORK: a process or thread was created."""
 
     __match_args__: Final = (
         "type",
@@ -550,7 +603,7 @@ class ReadRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_READ."""
+    """PERF_RECORD_READ: counter values (inherit_stat)."""
 
     __match_args__: Final = (
         "type",
@@ -576,57 +629,6 @@ class ReadRecord(
     def tid(self) -> int: ...
     @property
     def values(self) -> CounterValue | GroupValues: ...
-
-@final
-class SampleRecord:
-    """PERF_RECORD_SAMPLE: every PERF_SAMPLE_* field in the kernel's order, None where
-    sample_type lacks its bit. Behaves as a named tuple of these fields (len, indexing,
-    slicing, iteration, unpacking, ==/hash as that tuple) without being a tuple."""
-
-    _fields: ClassVar[tuple[str, ...]]
-    __match_args__: ClassVar[tuple[str, ...]]
-    type: int
-    misc: int
-    identifier: int | None
-    ip: int | None
-    pid: int | None
-    tid: int | None
-    time: int | None
-    addr: int | None
-    id: int | None
-    stream_id: int | None
-    cpu: int | None
-    period: int | None
-    read: CounterValue | GroupValues | None
-    callchain: tuple[int, ...] | None
-    raw: bytes | None
-    hw_idx: int | None
-    branch_stack: tuple[BranchEntry, ...] | None
-    branch_counters: tuple[int, ...] | None
-    regs_user_abi: int | None
-    regs_user: tuple[int, ...] | None
-    stack_user: bytes | None
-    stack_user_dyn_size: int | None
-    weight: int | None
-    weight_struct: tuple[int, int, int] | None
-    data_src: int | None
-    transaction: int | None
-    regs_intr_abi: int | None
-    regs_intr: tuple[int, ...] | None
-    phys_addr: int | None
-    cgroup: int | None
-    data_page_size: int | None
-    code_page_size: int | None
-    aux: bytes | None
-    def __new__(cls, iterable: Iterable[Any], /) -> Self: ...
-    def __len__(self) -> int: ...
-    @overload
-    def __getitem__(self, index: SupportsIndex, /) -> Any: ...
-    @overload
-    def __getitem__(self, index: slice, /) -> tuple[Any, ...]: ...
-    def __iter__(self) -> Iterator[Any]: ...
-    def __hash__(self) -> int: ...
-    def _asdict(self) -> dict[str, Any]: ...
 
 @final
 class Mmap2Record(
@@ -657,7 +659,7 @@ class Mmap2Record(
         int | None,
     ],
 ):
-    """PERF_RECORD_MMAP2."""
+    """PERF_RECORD_MMAP2: a new mapping, with inode or build id."""
 
     __match_args__: Final = (
         "type",
@@ -733,7 +735,7 @@ class AuxRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_AUX."""
+    """PERF_RECORD_AUX: new data in the AUX area."""
 
     __match_args__: Final = (
         "type",
@@ -778,7 +780,7 @@ class ItraceStartRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_ITRACE_START."""
+    """PERF_RECORD_ITRACE_START: instruction tracing started."""
 
     __match_args__: Final = (
         "type",
@@ -819,7 +821,7 @@ class LostSamplesRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_LOST_SAMPLES."""
+    """PERF_RECORD_LOST_SAMPLES: samples dropped."""
 
     __match_args__: Final = (
         "type",
@@ -845,10 +847,18 @@ class SwitchRecord(
     _SampleIdTrailer,
     structseq[Any],
     tuple[
-        int, int, int | None, int | None, int | None, int | None, int | None, int | None, int | None
+        int,
+        int,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
+        int | None,
     ],
 ):
-    """PERF_RECORD_SWITCH."""
+    """PERF_RECORD_SWITCH: a context switch of the monitored task."""
 
     __match_args__: Final = (
         "type",
@@ -884,7 +894,7 @@ class SwitchCpuWideRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_SWITCH_CPU_WIDE."""
+    """PERF_RECORD_SWITCH_CPU_WIDE: a context switch on a cpu."""
 
     __match_args__: Final = (
         "type",
@@ -927,7 +937,7 @@ class NamespacesRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_NAMESPACES."""
+    """PERF_RECORD_NAMESPACES: a task's namespaces."""
 
     __match_args__: Final = (
         "type",
@@ -975,7 +985,7 @@ class KsymbolRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_KSYMBOL."""
+    """PERF_RECORD_KSYMBOL: a kernel symbol registered or unregistered."""
 
     __match_args__: Final = (
         "type",
@@ -1028,7 +1038,7 @@ class BpfEventRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_BPF_EVENT."""
+    """PERF_RECORD_BPF_EVENT: a BPF program loaded or unloaded."""
 
     __match_args__: Final = (
         "type",
@@ -1076,7 +1086,7 @@ class CgroupRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_CGROUP."""
+    """PERF_RECORD_CGROUP: a cgroup was created."""
 
     __match_args__: Final = (
         "type",
@@ -1120,7 +1130,7 @@ class TextPokeRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_TEXT_POKE."""
+    """PERF_RECORD_TEXT_POKE: kernel text changed."""
 
     __match_args__: Final = (
         "type",
@@ -1167,7 +1177,7 @@ class AuxOutputHwIdRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_AUX_OUTPUT_HW_ID."""
+    """PERF_RECORD_AUX_OUTPUT_HW_ID: hardware id of AUX output."""
 
     __match_args__: Final = (
         "type",
@@ -1206,7 +1216,7 @@ class CallchainDeferredRecord(
         int | None,
     ],
 ):
-    """PERF_RECORD_CALLCHAIN_DEFERRED."""
+    """PERF_RECORD_CALLCHAIN_DEFERRED: a deferred user callchain."""
 
     __match_args__: Final = (
         "type",
@@ -1239,7 +1249,6 @@ Record: TypeAlias = (
     | UnthrottleRecord
     | ForkRecord
     | ReadRecord
-    | SampleRecord
     | Mmap2Record
     | AuxRecord
     | ItraceStartRecord
@@ -1253,8 +1262,11 @@ Record: TypeAlias = (
     | TextPokeRecord
     | AuxOutputHwIdRecord
     | CallchainDeferredRecord
+    | SampleRecord
     | RawRecord
 )
+
+# --- generated above this line ---
 
 @final
 class Decoder:

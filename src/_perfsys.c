@@ -181,11 +181,62 @@ static const struct {
 
 /* ---- 4.1 errors ---------------------------------------------------------- */
 
-/* PySys_Audit joined the limited API in 3.13, with the signature it has had
-   since 3.8; every CPython this module loads into (3.11+) exports it. */
-#if defined(Py_LIMITED_API) && Py_LIMITED_API + 0 < 0x030D0000
-PyAPI_FUNC(int) PySys_Audit(const char *event, const char *argFormat, ...);
-#endif
+/* Raise the audit event `event` with the arguments that `format` (a
+   Py_BuildValue format, as PySys_Audit takes) builds, by calling sys.audit:
+   PySys_Audit is part of the limited API only from 3.13, and one path serves
+   every build. Returns 0, or -1 with the hook's exception set. */
+#define perfsys_audit(event, format, ...) \
+    perfsys_audit_call(Py_BuildValue("(s" format ")", (event), __VA_ARGS__))
+
+static int
+perfsys_audit_call(PyObject *args)
+{
+    if (args == NULL) {
+        return -1;
+    }
+    PyObject *audit = PySys_GetObject("audit"); /* borrowed */
+    PyObject *r = audit == NULL ? Py_NewRef(Py_None) : PyObject_Call(audit, args, NULL);
+    Py_DECREF(args);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The one retry of system calls interrupted by a signal: call fn(ctx) until it
+   does not fail with EINTR, running the signal handlers between tries (their
+   exception ends the retry), with the GIL released around each call when
+   `release_gil`. Returns what fn returned, and in *err its errno when that is
+   negative; -1 with *err = 0 when a signal handler raised. */
+typedef long (*perfsys_call_fn)(void *ctx);
+
+static inline long
+perfsys_retry_eintr(perfsys_call_fn fn, void *ctx, int release_gil, int *err)
+{
+    for (;;) {
+        long r;
+        int e;
+        if (release_gil) {
+            Py_BEGIN_ALLOW_THREADS
+            r = fn(ctx);
+            e = errno;
+            Py_END_ALLOW_THREADS
+        }
+        else {
+            r = fn(ctx);
+            e = errno;
+        }
+        if (r >= 0 || e != EINTR) {
+            *err = r < 0 ? e : 0;
+            return r;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            *err = 0;
+            return -1;
+        }
+    }
+}
 
 /* OSError(err, "<call>: <strerror>[. <detail>]"): OSError's constructor picks
    the subclass for err (PermissionError, FileNotFoundError, ...). */
@@ -223,6 +274,8 @@ perfsys_set_oserror(int err, const char *call)
 }
 
 /* Like PyErr_Format, with C's printf (PyUnicode_FromFormat has no %llx). */
+static void core_errorf(PyObject *exc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void
 core_errorf(PyObject *exc, const char *fmt, ...)
 {
@@ -327,43 +380,56 @@ core_u64(PyObject *obj, const char *what, uint64_t *out)
     return 0;
 }
 
-/* Positional-or-keyword arguments for a METH_FASTCALL|METH_KEYWORDS function:
-   fills out[0..n) with borrowed references (NULL where not given). */
+/* The one argument parser of every METH_FASTCALL function: nrequired to n
+   arguments, positional or, where `names` names them, by keyword too (`out`
+   gets them, borrowed, NULL where not given; positional-only callers may pass
+   NULL for both). */
 static int
 core_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
            const char *const *names, Py_ssize_t nrequired, Py_ssize_t n, PyObject **out)
 {
-    if (nargs > n) {
-        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd arguments (%zd given)", fname, n,
-                     nargs);
+    if (nargs > n || (names == NULL && nargs < nrequired)) {
+        if (nrequired == n) {
+            PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument%s (%zd given)", fname,
+                         n, n == 1 ? "" : "s", nargs);
+        }
+        else if (nrequired == 0) {
+            PyErr_Format(PyExc_TypeError, "%s() takes at most %zd argument%s (%zd given)",
+                         fname, n, n == 1 ? "" : "s", nargs);
+        }
+        else {
+            PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", fname,
+                         nrequired, n, nargs);
+        }
         return -1;
+    }
+    if (out == NULL) {
+        return 0;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         out[i] = i < nargs ? args[i] : NULL;
     }
-    if (kwnames != NULL) {
-        Py_ssize_t nkw = PyTuple_Size(kwnames);
-        for (Py_ssize_t k = 0; k < nkw; k++) {
-            PyObject *key = PyTuple_GetItem(kwnames, k);
-            if (key == NULL) {
-                return -1;
-            }
-            Py_ssize_t i = 0;
-            while (i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0) {
-                i++;
-            }
-            if (i == n) {
-                PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R",
-                             fname, key);
-                return -1;
-            }
-            if (out[i] != NULL) {
-                PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'",
-                             fname, names[i]);
-                return -1;
-            }
-            out[i] = args[nargs + k];
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GetItem(kwnames, k);
+        if (key == NULL) {
+            return -1;
         }
+        Py_ssize_t i = 0;
+        while (i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0) {
+            i++;
+        }
+        if (i == n) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument %R", fname,
+                         key);
+            return -1;
+        }
+        if (out[i] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", fname,
+                         names[i]);
+            return -1;
+        }
+        out[i] = args[nargs + k];
     }
     for (Py_ssize_t i = 0; i < nrequired; i++) {
         if (out[i] == NULL) {
@@ -375,22 +441,8 @@ core_parse(const char *fname, PyObject *const *args, Py_ssize_t nargs, PyObject 
     return 0;
 }
 
-static int
-core_nargs(const char *fname, Py_ssize_t nargs, Py_ssize_t lo, Py_ssize_t hi)
-{
-    if (nargs < lo || nargs > hi) {
-        if (lo == hi) {
-            PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)", fname,
-                         lo, nargs);
-        }
-        else {
-            PyErr_Format(PyExc_TypeError, "%s() takes %zd to %zd arguments (%zd given)", fname,
-                         lo, hi, nargs);
-        }
-        return -1;
-    }
-    return 0;
-}
+/* lo to hi positional arguments */
+#define core_nargs(fname, nargs, lo, hi) core_parse((fname), NULL, (nargs), NULL, NULL, (lo), (hi), NULL)
 
 /* A writable, contiguous perf_event_attr buffer the kernel may read in full:
    at least PERF_ATTR_SIZE_VER0 bytes and at least its own `size` field (0
@@ -442,6 +494,19 @@ core_attr_buffer(PyObject *attr, const char *fname, Py_buffer *view)
 }
 
 /* ---- 4.3 perf_event_open ------------------------------------------------- */
+
+typedef struct {
+    void *attr;
+    int pid, cpu, group_fd;
+    unsigned long flags;
+} core_open_args;
+
+static long
+core_open_call(void *ctx)
+{
+    const core_open_args *a = ctx;
+    return syscall(__NR_perf_event_open, a->attr, a->pid, a->cpu, a->group_fd, a->flags);
+}
 
 static int
 core_read_paranoid(void)
@@ -625,28 +690,20 @@ core_perf_event_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (core_attr_buffer(a[0], "perf_event_open", &view) < 0) {
         return NULL;
     }
-    if (PySys_Audit("perfsys.perf_event_open", "OiiiK", a[0], (int)pid, (int)cpu,
+    if (perfsys_audit("perfsys.perf_event_open", "OiiiK", a[0], (int)pid, (int)cpu,
                     (int)group_fd, (unsigned long long)flags) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
-    long fd;
     int err = 0;
     uint32_t size_before;
     memcpy(&size_before, (const unsigned char *)view.buf + PERFSYS_OFFSETOF(perf_event_attr, size), 4);
-    for (;;) {
-        Py_BEGIN_ALLOW_THREADS
-        fd = syscall(__NR_perf_event_open, view.buf, (int)pid, (int)cpu, (int)group_fd,
-                     (unsigned long)flags);
-        err = errno;
-        Py_END_ALLOW_THREADS
-        if (fd >= 0 || err != EINTR) {
-            break;
-        }
-        if (PyErr_CheckSignals() < 0) {
-            PyBuffer_Release(&view);
-            return NULL;
-        }
+    core_open_args call_args = {view.buf, (int)pid, (int)cpu, (int)group_fd,
+                                (unsigned long)flags};
+    long fd = perfsys_retry_eintr(core_open_call, &call_args, 1, &err);
+    if (fd < 0 && err == 0) {
+        PyBuffer_Release(&view);
+        return NULL; /* a signal handler raised */
     }
     if (fd < 0) {
         char detail[768];
@@ -674,23 +731,23 @@ core_perf_event_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
 /* ioctl(fd, request, arg), EINTR retried after the signal handlers ran. The
    GIL is released around it: ENABLE/DISABLE/REFRESH/... take the event
    context's mutex and may wait for a cross-CPU call (see the README's "GIL"). */
+typedef struct {
+    int fd;
+    unsigned long request, arg;
+} core_ioctl_args;
+
+static long
+core_ioctl_call(void *ctx)
+{
+    const core_ioctl_args *a = ctx;
+    return ioctl(a->fd, a->request, a->arg);
+}
+
 static int
 core_do_ioctl(int fd, unsigned long request, unsigned long arg, int *err)
 {
-    int r;
-    for (;;) {
-        Py_BEGIN_ALLOW_THREADS
-        r = ioctl(fd, request, arg);
-        *err = errno;
-        Py_END_ALLOW_THREADS
-        if (r >= 0 || *err != EINTR) {
-            return r;
-        }
-        if (PyErr_CheckSignals() < 0) {
-            *err = 0;
-            return -1;
-        }
-    }
+    core_ioctl_args a = {fd, request, arg};
+    return (int)perfsys_retry_eintr(core_ioctl_call, &a, 1, err);
 }
 
 static PyObject *
@@ -718,7 +775,7 @@ core_ioctl_error(int err, const char *name, int fd, const char *extra)
 static int
 core_audit_ioctl(const char *name, int fd, PyObject *arg)
 {
-    return PySys_Audit("perfsys.ioctl", "isO", fd, name, arg == NULL ? Py_None : arg);
+    return perfsys_audit("perfsys.ioctl", "isO", fd, name, arg == NULL ? Py_None : arg);
 }
 
 /* ENABLE, DISABLE, RESET: (fd, flags=0) where flags is 0 or PERF_IOC_FLAG_GROUP. */
@@ -1330,32 +1387,24 @@ core_decode_read_format(perfsys_state *st, uint64_t rf, const unsigned char *buf
 #  define PERFSYS_READ_RELEASES_GIL 0 /* benchmarks/bench_read.py builds it with 1 */
 #endif
 
+typedef struct {
+    int fd;
+    void *buf;
+    size_t cap;
+} core_read_args;
+
+static long
+core_read_call(void *ctx)
+{
+    const core_read_args *a = ctx;
+    return (long)read(a->fd, a->buf, a->cap);
+}
+
 static ssize_t
 core_read_fd(int fd, void *buf, size_t cap, int *err)
 {
-    ssize_t n;
-    for (;;) {
-#if PERFSYS_READ_RELEASES_GIL
-        Py_BEGIN_ALLOW_THREADS
-        n = read(fd, buf, cap);
-        *err = errno;
-        Py_END_ALLOW_THREADS
-        errno = *err;
-#else
-        n = read(fd, buf, cap);
-#endif
-        if (n >= 0) {
-            return n;
-        }
-        *err = errno;
-        if (*err != EINTR) {
-            return -1;
-        }
-        if (PyErr_CheckSignals() < 0) {
-            *err = 0;
-            return -1;
-        }
-    }
+    core_read_args a = {fd, buf, cap};
+    return (ssize_t)perfsys_retry_eintr(core_read_call, &a, PERFSYS_READ_RELEASES_GIL, err);
 }
 
 static PyObject *
@@ -1642,7 +1691,7 @@ core_self_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     perfsys_state *st = get_state(module);
-    if (PySys_Audit("perfsys.SelfCounter", "iK", fd, (unsigned long long)rf) < 0) {
+    if (perfsys_audit("perfsys.SelfCounter", "iK", fd, (unsigned long long)rf) < 0) {
         return NULL;
     }
     long ps = sysconf(_SC_PAGESIZE);
@@ -3659,12 +3708,12 @@ decode_config_from_attr(PyObject *attr, decode_config *c)
             rd_u64(a + PERFSYS_OFFSETOF(perf_event_attr, sample_regs_intr)));
     }
     if (c->sample_type & ~(uint64_t)(PERF_SAMPLE_MAX - 1)) {
-        PyErr_Format(PyExc_ValueError, "sample_type 0x%llx has bits this version cannot decode",
+        core_errorf(PyExc_ValueError, "sample_type 0x%llx has bits this version cannot decode",
                      (unsigned long long)c->sample_type);
         goto done;
     }
     if (c->read_format & ~(uint64_t)(PERF_FORMAT_MAX - 1)) {
-        PyErr_Format(PyExc_ValueError, "read_format 0x%llx has bits this version cannot decode",
+        core_errorf(PyExc_ValueError, "read_format 0x%llx has bits this version cannot decode",
                      (unsigned long long)c->read_format);
         goto done;
     }
@@ -3843,8 +3892,7 @@ decoder_dealloc(PyObject *op)
 static PyObject *
 decoder_add(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "add() takes exactly 2 arguments (%zd given)", nargs);
+    if (core_nargs("add", nargs, 2, 2) < 0) {
         return NULL;
     }
     int rc;
@@ -4273,30 +4321,6 @@ ring_release_resources(RingObject *self)
     }
 }
 
-/* The audit event "perfsys.RingBuffer" with (fd, data_pages, aux_pages,
-   overwrite). PySys_Audit joined the limited API after 3.11: there, call
-   sys.audit. */
-static int
-ring_audit(int fd, Py_ssize_t data_pages, Py_ssize_t aux_pages, int overwrite)
-{
-#if !defined(Py_LIMITED_API) || Py_LIMITED_API + 0 >= 0x030D0000
-    return PySys_Audit("perfsys.RingBuffer", "innO", fd, data_pages, aux_pages,
-                       overwrite ? Py_True : Py_False);
-#else
-    PyObject *audit = PySys_GetObject("audit");   /* borrowed */
-    if (audit == NULL) {
-        return 0;
-    }
-    PyObject *r = PyObject_CallFunction(audit, "sinnO", "perfsys.RingBuffer", fd, data_pages,
-                                        aux_pages, overwrite ? Py_True : Py_False);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
-#endif
-}
-
 /* Map the ring of `fd` (a perf event; or, when `testing`, a memfd that this
    function sizes and seals) into a new RingObject. Arguments are checked. */
 static PyObject *
@@ -4339,7 +4363,8 @@ ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pa
         }
     }
     if (!testing) {
-        if (ring_audit(fd, data_pages, aux_pages, overwrite) < 0) {
+        if (perfsys_audit("perfsys.RingBuffer", "innO", fd, data_pages, aux_pages,
+                          overwrite ? Py_True : Py_False) < 0) {
             return NULL;
         }
         if (ring_check_perf_fd(fd) < 0) {
@@ -4791,35 +4816,9 @@ ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 {
     RingObject *self = (RingObject *)op;
     static const char *const names[] = {"max_records", "decoder"};
-    PyObject *vals[2] = {NULL, NULL};
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
-
-    if (nargs > 2) {
-        PyErr_Format(PyExc_TypeError, "read() takes at most 2 arguments (%zd given)", nargs);
+    PyObject *vals[2];
+    if (core_parse("read", args, nargs, kwnames, names, 0, 2, vals) < 0) {
         return NULL;
-    }
-    for (Py_ssize_t i = 0; i < nargs; i++) {
-        vals[i] = args[i];
-    }
-    for (Py_ssize_t i = 0; i < nkw; i++) {
-        PyObject *key = PyTuple_GetItem(kwnames, i);
-        int found = 0;
-        for (int j = 0; j < 2; j++) {
-            if (PyUnicode_CompareWithASCIIString(key, names[j]) == 0) {
-                if (vals[j] != NULL) {
-                    PyErr_Format(PyExc_TypeError, "read() got multiple values for '%s'",
-                                 names[j]);
-                    return NULL;
-                }
-                vals[j] = args[nargs + i];
-                found = 1;
-            }
-        }
-        if (!found) {
-            PyErr_Format(PyExc_TypeError, "read() got an unexpected keyword argument '%U'",
-                         key);
-            return NULL;
-        }
     }
     Py_ssize_t max_records = -1;
     if (vals[0] != NULL && vals[0] != Py_None) {
@@ -4907,6 +4906,30 @@ monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* poll(2) of the ring's fd until `deadline` (monotonic ns; -1: none), the
+   timeout counted afresh on each try. */
+typedef struct {
+    struct pollfd pfd;
+    int64_t deadline;
+} ring_poll_args;
+
+static long
+ring_poll_call(void *ctx)
+{
+    ring_poll_args *a = ctx;
+    int ms = -1;
+    if (a->deadline >= 0) {
+        int64_t left = a->deadline - monotonic_ns();
+        if (left < 0) {
+            left = 0;
+        }
+        int64_t lms = (left + 999999) / 1000000;
+        ms = lms > INT32_MAX ? INT32_MAX : (int)lms;
+    }
+    a->pfd.revents = 0;
+    return poll(&a->pfd, 1, ms);
+}
+
 PyDoc_STRVAR(ring_wait_doc,
 "wait($self, /, timeout=None)\n--\n\n"
 "Block until the kernel signals the ring (poll(2) on its fd for POLLIN) or\n"
@@ -4922,21 +4945,13 @@ static PyObject *
 ring_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     RingObject *self = (RingObject *)op;
-    PyObject *timeout_obj = Py_None;
-    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
-    if (nargs + nkw > 1) {
-        PyErr_SetString(PyExc_TypeError, "wait() takes at most 1 argument");
+    static const char *const names[] = {"timeout"};
+    PyObject *timeout_obj;
+    if (core_parse("wait", args, nargs, kwnames, names, 0, 1, &timeout_obj) < 0) {
         return NULL;
     }
-    if (nargs == 1) {
-        timeout_obj = args[0];
-    }
-    else if (nkw == 1) {
-        if (PyUnicode_CompareWithASCIIString(PyTuple_GetItem(kwnames, 0), "timeout") != 0) {
-            PyErr_SetString(PyExc_TypeError, "wait() got an unexpected keyword argument");
-            return NULL;
-        }
-        timeout_obj = args[0];
+    if (timeout_obj == NULL) {
+        timeout_obj = Py_None;
     }
     int64_t deadline = -1;
     if (timeout_obj != Py_None) {
@@ -4967,37 +4982,18 @@ ring_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     if (ready) {
         return PyLong_FromLong(POLLIN);
     }
+    ring_poll_args a = {.pfd = {.fd = fd, .events = POLLIN, .revents = 0},
+                        .deadline = deadline};
     for (;;) {
-        int ms = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - monotonic_ns();
-            if (left < 0) {
-                left = 0;
-            }
-            int64_t lms = (left + 999999) / 1000000;
-            ms = lms > INT32_MAX ? INT32_MAX : (int)lms;
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
-        int r, err = 0;
-        Py_BEGIN_ALLOW_THREADS
-        r = poll(&pfd, 1, ms);
+        int err;
+        long r = perfsys_retry_eintr(ring_poll_call, &a, 1, &err);
         if (r < 0) {
-            err = errno;
-        }
-        Py_END_ALLOW_THREADS
-        if (r < 0) {
-            if (err != EINTR) {
-                return perfsys_set_oserror(err, "poll");
-            }
-            if (PyErr_CheckSignals() < 0) {
-                return NULL;
-            }
-            continue;
+            return err == 0 ? NULL : perfsys_set_oserror(err, "poll");
         }
         if (r == 0 && deadline >= 0 && monotonic_ns() < deadline) {
             continue;   /* the INT32_MAX ms clamp, or rounding */
         }
-        return PyLong_FromLong(pfd.revents);
+        return PyLong_FromLong(a.pfd.revents);
     }
 }
 

@@ -121,3 +121,25 @@ def test_an_fd_with_a_ring_of_another_size() -> None:
             assert e.value.errno == errno.EINVAL and "ring buffer" in str(e.value)
         finally:
             ring.close()
+
+
+SELF_AUDIT_SCRIPT = """
+import sys, perfsys
+seen = []
+sys.addaudithook(lambda event, args: seen.append(args) if event == "perfsys.SelfCounter" else None)
+fd = perfsys.perf_event_open(perfsys.perf_event_attr(type=1, config=1), 0, -1)
+with perfsys.SelfCounter(fd, 3):
+    pass
+print(seen == [(fd, 3)], seen)
+"""
+
+
+def test_audit_event() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = str(Path(perfsys.__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", SELF_AUDIT_SCRIPT], env={"PYTHONPATH": src},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("True"), out

@@ -764,3 +764,10 @@ def test_finalizer_adding_events_during_decoding() -> None:
         gc.set_threshold(*old)
         gc.collect()
     assert added and len(decoder.ids) == 2 + len(added)
+
+
+def test_bits_it_cannot_decode_are_named_in_hex() -> None:
+    with pytest.raises(ValueError, match=r"sample_type 0x40000000 has bits"):
+        perfsys.Decoder(perfsys.perf_event_attr(sample_type=1 << 30))
+    with pytest.raises(ValueError, match=r"read_format 0x40 has bits"):
+        perfsys.Decoder(perfsys.perf_event_attr(read_format=1 << 6))

@@ -155,6 +155,32 @@ static int ring_exec(PyObject *m, perfsys_state *st);
 static int ring_traverse(ring_state *s, visitproc visit, void *arg);
 static void ring_clear(ring_state *s);
 
+/* Loads of native-endian ints from anywhere (records and kernel buffers are
+   not aligned for C), shared by every section. */
+static inline uint64_t
+rd_u64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t
+rd_u32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint16_t
+rd_u16(const unsigned char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
 /* ------------------------------------------------------------------------- */
 /* 4. section "core"                                                          */
 /* ------------------------------------------------------------------------- */
@@ -1064,62 +1090,58 @@ PyDoc_STRVAR(core_ioctl_query_bpf_doc,
 
 #define CORE_QUERY_BPF_MAX_IDS 65536
 
+/* QUERY_BPF(fd, buffer): the caller's perf_event_query_bpf, filled; prog_cnt. */
 static PyObject *
-core_ioctl_query_bpf(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+core_query_bpf_buffer(int fd, PyObject *buffer)
 {
-    int fd, err;
-    (void)m;
-    if (core_nargs("QUERY_BPF", nargs, 1, 2) < 0 || core_fd(args[0], "fd", &fd) < 0) {
+    int err;
+    Py_buffer view;
+    if (PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE | PyBUF_WRITABLE) < 0) {
         return NULL;
     }
-    if (nargs == 2 && !PyLong_Check(args[1])) {
-        /* the buffer form */
-        Py_buffer view;
-        if (!PyObject_CheckBuffer(args[1])) {
-            core_wrong_type("QUERY_BPF's second argument",
-                            "an int (max_ids) or a writable perf_event_query_bpf buffer",
-                            args[1]);
-            return NULL;
-        }
-        if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE | PyBUF_WRITABLE) < 0) {
-            return NULL;
-        }
-        uint32_t ids_len, cnt;
-        if (view.len < 8) {
-            PyBuffer_Release(&view);
-            PyErr_Format(PyExc_ValueError,
-                         "QUERY_BPF: the buffer holds %zd bytes, fewer than the 8 of "
-                         "perf_event_query_bpf's header",
-                         view.len);
-            return NULL;
-        }
-        memcpy(&ids_len, view.buf, 4);
-        if ((uint64_t)view.len < 8 + 4 * (uint64_t)ids_len) {
-            PyBuffer_Release(&view);
-            PyErr_Format(PyExc_ValueError,
-                         "QUERY_BPF: ids_len is %u but the buffer has room for %zd ids",
-                         (unsigned)ids_len, (view.len - 8) / 4);
-            return NULL;
-        }
-        if (core_audit_ioctl("QUERY_BPF", fd, args[1]) < 0) {
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-        int r = core_do_ioctl(fd, PERF_EVENT_IOC_QUERY_BPF, (unsigned long)(uintptr_t)view.buf,
-                              &err);
-        memcpy(&cnt, (const char *)view.buf + 4, 4);
+    uint32_t ids_len, cnt;
+    if (view.len < 8) {
         PyBuffer_Release(&view);
-        if (r < 0) {
-            return core_ioctl_error(err, "QUERY_BPF", fd, NULL);
-        }
-        return PyLong_FromUnsignedLong(cnt);
-    }
-    long long max_ids = 64;
-    if (nargs == 2 && core_int_in(args[1], "max_ids", 0, CORE_QUERY_BPF_MAX_IDS, LLONG_MIN,
-                                  LLONG_MAX, &max_ids) < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "QUERY_BPF: the buffer holds %zd bytes, fewer than the 8 of "
+                     "perf_event_query_bpf's header",
+                     view.len);
         return NULL;
     }
-    if (core_audit_ioctl("QUERY_BPF", fd, nargs == 2 ? args[1] : NULL) < 0) {
+    memcpy(&ids_len, view.buf, 4);
+    if ((uint64_t)view.len < 8 + 4 * (uint64_t)ids_len) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_ValueError,
+                     "QUERY_BPF: ids_len is %u but the buffer has room for %zd ids",
+                     (unsigned)ids_len, (view.len - 8) / 4);
+        return NULL;
+    }
+    if (core_audit_ioctl("QUERY_BPF", fd, buffer) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    int r = core_do_ioctl(fd, PERF_EVENT_IOC_QUERY_BPF, (unsigned long)(uintptr_t)view.buf,
+                          &err);
+    memcpy(&cnt, (const char *)view.buf + 4, 4);
+    PyBuffer_Release(&view);
+    if (r < 0) {
+        return core_ioctl_error(err, "QUERY_BPF", fd, NULL);
+    }
+    return PyLong_FromUnsignedLong(cnt);
+}
+
+/* QUERY_BPF(fd, max_ids=64): (prog_cnt, ids), in a buffer of our own.
+   max_ids_obj is NULL where not given. */
+static PyObject *
+core_query_bpf_ids(int fd, PyObject *max_ids_obj)
+{
+    int err;
+    long long max_ids = 64;
+    if (max_ids_obj != NULL && core_int_in(max_ids_obj, "max_ids", 0, CORE_QUERY_BPF_MAX_IDS,
+                                           LLONG_MIN, LLONG_MAX, &max_ids) < 0) {
+        return NULL;
+    }
+    if (core_audit_ioctl("QUERY_BPF", fd, max_ids_obj) < 0) {
         return NULL;
     }
     uint32_t *q = PyMem_Calloc(2 + (size_t)max_ids, sizeof(uint32_t));
@@ -1156,6 +1178,25 @@ core_ioctl_query_bpf(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     }
     PyMem_Free(q);
     return Py_BuildValue("(kN)", (unsigned long)cnt, ids);
+}
+
+static PyObject *
+core_ioctl_query_bpf(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    (void)m;
+    if (core_nargs("QUERY_BPF", nargs, 1, 2) < 0 || core_fd(args[0], "fd", &fd) < 0) {
+        return NULL;
+    }
+    if (nargs == 1 || PyLong_Check(args[1])) {
+        return core_query_bpf_ids(fd, nargs == 2 ? args[1] : NULL);
+    }
+    if (!PyObject_CheckBuffer(args[1])) {
+        core_wrong_type("QUERY_BPF's second argument",
+                        "an int (max_ids) or a writable perf_event_query_bpf buffer", args[1]);
+        return NULL;
+    }
+    return core_query_bpf_buffer(fd, args[1]);
 }
 
 PyDoc_STRVAR(core_ioctl_modify_attributes_doc,
@@ -1243,14 +1284,6 @@ static PyStructSequence_Desc core_group_values_desc = {
     3,
 };
 
-static inline uint64_t
-core_load_u64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 /* A u64 at *p (advancing it) when present, else None. */
 static PyObject *
 core_field(int present, const unsigned char **p)
@@ -1258,7 +1291,7 @@ core_field(int present, const unsigned char **p)
     if (!present) {
         return Py_NewRef(Py_None);
     }
-    uint64_t v = core_load_u64(*p);
+    uint64_t v = rd_u64(*p);
     *p += 8;
     return PyLong_FromUnsignedLongLong(v);
 }
@@ -1350,7 +1383,7 @@ core_decode_read_format(perfsys_state *st, uint64_t rf, const unsigned char *buf
                      (unsigned long long)rf, head, len);
         return NULL;
     }
-    uint64_t nr = core_load_u64(p);
+    uint64_t nr = rd_u64(p);
     p += 8;
     size_t entry = 8 * (size_t)(1 + id + lost);
     if (nr > (len - head) / entry) {
@@ -1517,7 +1550,7 @@ core_read(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     }
     size_t want = core_read_size(rf, 0);
     if ((rf & PERF_FORMAT_GROUP) && n >= 8) {
-        uint64_t nr = core_load_u64(buf);
+        uint64_t nr = rd_u64(buf);
         want = nr > (uint64_t)n / 8 ? SIZE_MAX : core_read_size(rf, nr);
     }
     if ((size_t)n != want) {
@@ -2348,21 +2381,21 @@ sample_dealloc(PyObject *op)
     Py_DECREF(tp);
 }
 
-/* A tuple of the n u64 at v. */
+/* A tuple of n u64 values from p (the caller checked n * 8 bytes are there). */
 static PyObject *
-sample_u64_tuple(const uint64_t *v, size_t n)
+decode_u64_tuple(const unsigned char *p, size_t n)
 {
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     if (t == NULL) {
         return NULL;
     }
-    for (size_t k = 0; k < n; k++) {
-        PyObject *x = PyLong_FromUnsignedLongLong(v[k]);
-        if (x == NULL) {
+    for (size_t i = 0; i < n; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(rd_u64(p + 8 * i));
+        if (v == NULL) {
             Py_DECREF(t);
             return NULL;
         }
-        PyTuple_SetItem(t, (Py_ssize_t)k, x);
+        PyTuple_SetItem(t, (Py_ssize_t)i, v);
     }
     return t;
 }
@@ -2374,7 +2407,7 @@ decode_address_tuple(decode_state *ds, const uint64_t *v, size_t n)
 {
 #ifdef Py_GIL_DISABLED
     (void)ds;
-    return sample_u64_tuple(v, n);
+    return decode_u64_tuple((const unsigned char *)v, n);
 #else
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     if (t == NULL) {
@@ -2430,7 +2463,7 @@ sample_field(SampleObject *r, Py_ssize_t i)
             }
             return decode_address_tuple(&st->decode, words, s->a.n);
         }
-        return sample_u64_tuple(words, s->a.n);
+        return decode_u64_tuple((const unsigned char *)words, s->a.n);
     }
     case SK_WSTRUCT:
         /* var1_dw, var2_w, var3_w from the low to the high bits of the u64,
@@ -2768,30 +2801,6 @@ static const struct {
 
 /* ---- helpers ---- */
 
-static inline uint64_t
-rd_u64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint32_t
-rd_u32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static inline uint16_t
-rd_u16(const unsigned char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
 static inline PyObject *
 pid_obj(const unsigned char *p)
 {
@@ -2855,25 +2864,6 @@ decode_u64_pairs(const unsigned char *p, size_t n)
             return NULL;
         }
         PyTuple_SetItem(t, (Py_ssize_t)k, pair);
-    }
-    return t;
-}
-
-/* A tuple of n u64 values from p (the caller checked n * 8 bytes are there). */
-static PyObject *
-decode_u64_tuple(const unsigned char *p, size_t n)
-{
-    PyObject *t = PyTuple_New((Py_ssize_t)n);
-    if (t == NULL) {
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        PyObject *v = PyLong_FromUnsignedLongLong(rd_u64(p + 8 * i));
-        if (v == NULL) {
-            Py_DECREF(t);
-            return NULL;
-        }
-        PyTuple_SetItem(t, (Py_ssize_t)i, v);
     }
     return t;
 }
@@ -4252,20 +4242,21 @@ ring_check_open(RingObject *self)
     return 0;
 }
 
-/* Copy `len` bytes at ring position `pos` (a free-running byte counter, as
-   data_head and data_tail are) into dst, wrapping at the end of the data area.
-   len <= data_size. */
+/* Copy `len` bytes at position `pos` (a free-running byte counter, as the
+   heads and tails are) of a ring area of `size` bytes (a power of two, the data
+   or the AUX area) into dst, wrapping at the area's end. len <= size. */
 static void
-ring_copy_out(const RingObject *self, uint64_t pos, unsigned char *dst, size_t len)
+ring_copy_wrapped(const unsigned char *area, uint64_t size, uint64_t pos, unsigned char *dst,
+                  size_t len)
 {
-    size_t off = (size_t)(pos & (self->data_size - 1));
-    size_t first = (size_t)self->data_size - off;
+    size_t off = (size_t)(pos & (size - 1));
+    size_t first = (size_t)size - off;
     if (first >= len) {
-        memcpy(dst, self->data + off, len);
+        memcpy(dst, area + off, len);
     }
     else {
-        memcpy(dst, self->data + off, first);
-        memcpy(dst + first, self->data, len - first);
+        memcpy(dst, area + off, first);
+        memcpy(dst + first, area, len - first);
     }
 }
 
@@ -4676,6 +4667,42 @@ ring_emit(RingObject *self, perfsys_state *st, PyObject *decoder, PyObject *list
     return 0;
 }
 
+/* The one reader of a record, for both directions: take the record at ring
+   position `pos`, `left` bytes of which may be read, into self->scratch and
+   return its size. Reading backward (overwrite mode), 0 says to stop there: the
+   rest was overwritten by newer records, or never written. -1 with ValueError
+   set for a corrupt record; `head` is for that message. */
+static Py_ssize_t
+ring_take(RingObject *self, uint64_t pos, uint64_t left, uint64_t head, int backward)
+{
+    const size_t header = PERFSYS_SIZEOF(perf_event_header);
+    if (left < header) {
+        if (backward) {
+            return 0;
+        }
+        ring_set_corrupt(pos, head, "partial record header, bytes left", (unsigned long)left);
+        return -1;
+    }
+    ring_copy_wrapped(self->data, self->data_size, pos, self->scratch, header);
+    size_t size = rd_u16(self->scratch + PERFSYS_OFFSETOF(perf_event_header, size));
+    if (backward && size == 0) {
+        return 0;
+    }
+    if (size < header || size % 8 != 0 || (backward && size > self->data_size)) {
+        ring_set_corrupt(pos, head, "record size", (unsigned long)size);
+        return -1;
+    }
+    if (size > self->data_size || size > left) {
+        if (backward) {
+            return 0;
+        }
+        ring_set_corrupt(pos, head, "record runs past data_head: size", (unsigned long)size);
+        return -1;
+    }
+    ring_copy_wrapped(self->data, self->data_size, pos, self->scratch, size);
+    return (Py_ssize_t)size;
+}
+
 /* Normal mode: records from data_tail up to data_head, oldest first. */
 static int
 ring_read_forward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObject *list,
@@ -4693,32 +4720,12 @@ ring_read_forward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObje
         return -1;
     }
     while (pos != head && (max_records < 0 || n < max_records)) {
-        uint64_t left = head - pos;
-        uint16_t size16;
-        if (left < PERFSYS_SIZEOF(perf_event_header)) {
-            ring_set_corrupt(pos, head, "partial record header, bytes left", (unsigned long)left);
+        Py_ssize_t size = ring_take(self, pos, head - pos, head, 0);
+        if (size < 0 || ring_emit(self, st, decoder, list, (size_t)size) < 0) {
             failed = 1;
             break;
         }
-        ring_copy_out(self, pos, self->scratch, PERFSYS_SIZEOF(perf_event_header));
-        memcpy(&size16, self->scratch + PERFSYS_OFFSETOF(perf_event_header, size), 2);
-        size_t size = size16;
-        if (size < PERFSYS_SIZEOF(perf_event_header) || size % 8 != 0) {
-            ring_set_corrupt(pos, head, "record size", (unsigned long)size);
-            failed = 1;
-            break;
-        }
-        if (size > self->data_size || size > left) {
-            ring_set_corrupt(pos, head, "record runs past data_head: size", (unsigned long)size);
-            failed = 1;
-            break;
-        }
-        ring_copy_out(self, pos, self->scratch, size);
-        if (ring_emit(self, st, decoder, list, size) < 0) {
-            failed = 1;
-            break;
-        }
-        pos += size;
+        pos += (uint64_t)size;
         n++;
     }
     if (pos != tail) {
@@ -4756,32 +4763,15 @@ ring_read_backward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObj
     Py_ssize_t n = 0;
     int failed = 0;
     while (done < span && (max_records < 0 || n < max_records)) {
-        uint64_t left = span - done;
-        uint64_t pos = head + done;
-        uint16_t size16;
-        if (left < PERFSYS_SIZEOF(perf_event_header)) {
-            break;      /* the oldest record was overwritten */
-        }
-        ring_copy_out(self, pos, self->scratch, PERFSYS_SIZEOF(perf_event_header));
-        memcpy(&size16, self->scratch + PERFSYS_OFFSETOF(perf_event_header, size), 2);
-        size_t size = size16;
+        Py_ssize_t size = ring_take(self, head + done, span - done, head, 1);
         if (size == 0) {
-            break;      /* never written */
+            break;      /* overwritten, or never written */
         }
-        if (size < PERFSYS_SIZEOF(perf_event_header) || size % 8 != 0 || size > self->data_size) {
-            ring_set_corrupt(pos, head, "record size", (unsigned long)size);
+        if (size < 0 || ring_emit(self, st, decoder, list, (size_t)size) < 0) {
             failed = 1;
             break;
         }
-        if (size > left) {
-            break;      /* its end was overwritten by newer records */
-        }
-        ring_copy_out(self, pos, self->scratch, size);
-        if (ring_emit(self, st, decoder, list, size) < 0) {
-            failed = 1;
-            break;
-        }
-        done += size;
+        done += (uint64_t)size;
         n++;
     }
     if (failed && n == 0) {
@@ -5030,16 +5020,8 @@ ring_read_aux(PyObject *op, PyObject *Py_UNUSED(ignored))
     if (r == NULL) {
         goto done;
     }
-    char *dst = PyBytes_AsString(r);
-    size_t off = (size_t)(tail & (size - 1));
-    size_t first = (size_t)size - off;
-    if (first >= n) {
-        memcpy(dst, self->aux_base + off, (size_t)n);
-    }
-    else {
-        memcpy(dst, self->aux_base + off, first);
-        memcpy(dst + first, self->aux_base, (size_t)n - first);
-    }
+    ring_copy_wrapped(self->aux_base, size, tail, (unsigned char *)PyBytes_AsString(r),
+                      (size_t)n);
     __atomic_store_n(ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, aux_tail)), head, __ATOMIC_RELEASE);
 done:
     PERFSYS_END_CRITICAL();

@@ -3041,18 +3041,6 @@ decode_check_read(perfsys_state *st, uint64_t rf, const unsigned char *buf, size
         PyStructSequence_SetItem(r, (i), Py_None); \
     } while (0)
 
-#define U64_FIELD(bit, idx, what)                               \
-    do {                                                        \
-        if (t & (bit)) {                                        \
-            NEED(8, what);                                      \
-            SET((idx), PyLong_FromUnsignedLongLong(rd_u64(p))); \
-            p += 8;                                             \
-        }                                                       \
-        else {                                                  \
-            SET_NONE(idx);                                      \
-        }                                                       \
-    } while (0)
-
 /* The fields of a sample are gathered in field order into slots on the stack,
    its arrays as pointers into the record; once the whole record has been
    checked, the SampleRecord is made in one allocation. */
@@ -3147,8 +3135,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         parts.slot[parts.k++].i = (int32_t)rd_u32(p + 4);
         p += 8;
     }
-    else {
-    }
     SU64_FIELD(PERF_SAMPLE_TIME, "time");
     SU64_FIELD(PERF_SAMPLE_ADDR, "addr");
     SU64_FIELD(PERF_SAMPLE_ID, "id");
@@ -3157,8 +3143,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         NEED(8, "cpu, res");
         SU64(rd_u32(p));
         p += 8;
-    }
-    else {
     }
     SU64_FIELD(PERF_SAMPLE_PERIOD, "period");
     if ((t & (PERF_SAMPLE_READ | PERF_SAMPLE_CALLCHAIN | PERF_SAMPLE_RAW |
@@ -3175,14 +3159,9 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at) < 0) {
             goto fail;
         }
+        /* decode_check_read() made sure the values fit: used <= end - p */
         SOBJ(S_READ, core_decode_read_format(st, c->read_format, p, (size_t)(end - p), &used));
-        if (used > (size_t)(end - p)) {
-            decode_error(st, rec, size, at, "read_format values overrun the record");
-            goto fail;
-        }
         p += used;
-    }
-    else {
     }
     if (t & PERF_SAMPLE_CALLCHAIN) {
         NEED(8, "callchain nr");
@@ -3195,8 +3174,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         }
         SARRAY(p, (size_t)nr);
         p += 8 * (size_t)nr;
-    }
-    else {
     }
     if (t & PERF_SAMPLE_RAW) {
         NEED(4, "raw size");
@@ -3214,8 +3191,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         NEED(pad, "raw padding");
         p += pad;
     }
-    else {
-    }
     if (t & PERF_SAMPLE_BRANCH_STACK) {
         NEED(8, "branch stack nr");
         uint64_t nr = rd_u64(p);
@@ -3224,8 +3199,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
             NEED(8, "branch hw_idx");
             SU64(rd_u64(p));
             p += 8;
-        }
-        else {
         }
         /* each entry, and with PERF_SAMPLE_BRANCH_COUNTERS a u64 of counters */
         uint64_t per = PERFSYS_SIZEOF(perf_branch_entry) +
@@ -3245,15 +3218,9 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
             SARRAY(p, (size_t)nr);
             p += 8 * (size_t)nr;
         }
-        else {
-        }
-    }
-    else {
     }
     if (t & PERF_SAMPLE_REGS_USER) {
         DECODE_REGS(c->nregs_user, "regs_user");
-    }
-    else {
     }
     if (t & PERF_SAMPLE_STACK_USER) {
         NEED(8, "stack_user size");
@@ -3275,8 +3242,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
             SOBJ_RAW(S_STACK_USER_DYN_SIZE, NULL);   /* None */
         }
     }
-    else {
-    }
     if (t & (PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT)) {
         NEED(8, "weight");
         uint64_t w = rd_u64(p);
@@ -3285,17 +3250,11 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         if (t & PERF_SAMPLE_WEIGHT_STRUCT) {
             SU64(w);                /* read as (var1_dw, var2_w, var3_w) */
         }
-        else {
-        }
-    }
-    else {
     }
     SU64_FIELD(PERF_SAMPLE_DATA_SRC, "data_src");
     SU64_FIELD(PERF_SAMPLE_TRANSACTION, "transaction");
     if (t & PERF_SAMPLE_REGS_INTR) {
         DECODE_REGS(c->nregs_intr, "regs_intr");
-    }
-    else {
     }
     SU64_FIELD(PERF_SAMPLE_PHYS_ADDR, "phys_addr");
     SU64_FIELD(PERF_SAMPLE_CGROUP, "cgroup");
@@ -3312,8 +3271,6 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
         }
         SOBJ(S_AUX, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
-    }
-    else {
     }
 done:
     if (p != end) {
@@ -3529,7 +3486,6 @@ fail:
 #undef NEED
 #undef SET
 #undef SET_NONE
-#undef U64_FIELD
 
 /* Decode the record rec[0:size] (size is header.size, already checked to be
    at least 8 and within the buffer). `at` is its offset for error messages,

@@ -6,35 +6,16 @@ a pointer to a u64, ``ID`` returns the id, ``SET_FILTER`` takes str or bytes,
 ``QUERY_BPF`` returns ``(prog_cnt, ids)``, ``MODIFY_ATTRIBUTES`` takes an attr
 buffer. Each raises OSError naming the ioctl. The request numbers themselves
 are ``perfsys.constants.PERF_EVENT_IOC_*``.
+
+The functions come from the C module (its ``_ioctls``, by name); their
+signatures are in ioctls.pyi.
 """
 
-from perfsys._perfsys import PERF_IOC_FLAG_GROUP, _ioctls
+from perfsys._perfsys import PERF_IOC_FLAG_GROUP as PERF_IOC_FLAG_GROUP
+from perfsys._perfsys import _ioctls
 
-ENABLE = _ioctls["ENABLE"]
-DISABLE = _ioctls["DISABLE"]
-REFRESH = _ioctls["REFRESH"]
-RESET = _ioctls["RESET"]
-PERIOD = _ioctls["PERIOD"]
-SET_OUTPUT = _ioctls["SET_OUTPUT"]
-SET_FILTER = _ioctls["SET_FILTER"]
-ID = _ioctls["ID"]
-SET_BPF = _ioctls["SET_BPF"]
-PAUSE_OUTPUT = _ioctls["PAUSE_OUTPUT"]
-QUERY_BPF = _ioctls["QUERY_BPF"]
-MODIFY_ATTRIBUTES = _ioctls["MODIFY_ATTRIBUTES"]
+globals().update(_ioctls)
 
-__all__ = [
-    "DISABLE",
-    "ENABLE",
-    "ID",
-    "MODIFY_ATTRIBUTES",
-    "PAUSE_OUTPUT",
-    "PERF_IOC_FLAG_GROUP",
-    "PERIOD",
-    "QUERY_BPF",
-    "REFRESH",
-    "RESET",
-    "SET_BPF",
-    "SET_FILTER",
-    "SET_OUTPUT",
-]
+__all__ = sorted([*_ioctls, "PERF_IOC_FLAG_GROUP"])
+
+del _ioctls

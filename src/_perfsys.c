@@ -1,17 +1,35 @@
 /*
  * perfsys._perfsys: direct, unsafe bindings to Linux's perf_event_open(2).
  *
- * One C file, C API only. Layout of this file:
+ * One C file, C API only, and two headers beside it. Layout of this file:
  *
  *   1. includes and compatibility shims
- *   2. kernel ABI numbers this file relies on (checked by tests against the
- *      generated layouts in perfsys.constants, through the `_abi` dict)
+ *   2. kernel ABI numbers: #include "_perfsys_abi.h" (generated) and
+ *      "_perfsys_records.h" (the record table)
  *   3. per-section state, the module state that holds them, and the interfaces
- *      between sections
- *   4. section "core":   perf_event_open, the ioctls, counter reads, errors
+ *      between sections (rd_u64() and friends)
+ *   4. section "core":   perf_event_open, the ioctls, counter reads, errors, and
+ *                        the helpers every section uses: perfsys_audit(),
+ *                        perfsys_retry_eintr(), core_parse()
  *   5. section "decode": record decoding
  *   6. section "ring":   RingBuffer (the mmap'ed ring buffer)
- *   7. module definition: multi-phase init, traverse/clear/free
+ *   7. module definition: multi-phase init, traverse/clear/free, `_abi`
+ *
+ * Where things go:
+ *
+ *   - A kernel number, offset or bit: never typed here. _perfsys_abi.h, which
+ *     tools/regenerate.sh writes from the pinned UAPI headers, has every
+ *     constant (PERF_*), ioctl request (PERF_EVENT_IOC_*), record size
+ *     (PERFSYS_SIZEOF), member offset (PERFSYS_OFFSETOF) and bitfield
+ *     (PERFSYS_BITFIELD); tests/test_abi.py proves them all. Use the name.
+ *   - A record type: one row in _perfsys_records.h and the list of its
+ *     members; its class, fields, name in errors and decoding follow, and
+ *     tools/regenerate.sh writes its stub class. Add a test that decodes it.
+ *     (Sample fields: SAMPLE_FIELD_LIST and decode_sample() in section 5.)
+ *   - An ioctl: a function in 4.4 (core_parse() for its arguments,
+ *     perfsys_audit() before it acts, core_do_ioctl() to call it), a line
+ *     in core_ioctl_methods (4.7), and its signature in ioctls.pyi;
+ *     perfsys.ioctls exports it by name.
  *
  * The file never includes <linux/perf_event.h>: the build machine's copy may be
  * years older than the ABI this file speaks (manylinux images carry 3.10 headers).

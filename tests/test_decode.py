@@ -1,9 +1,9 @@
 """Decoding of every record type and sample field, on records built byte by byte.
 
-The records are built from the generated ctypes layouts (perf_event_header,
-perf_branch_entry, perf_sample_weight, perf_mem_data_src, perf_ns_link_info)
-where the headers define one, and with struct.pack where they only describe the
-layout in a comment.
+The records (support.CASES, support.all_bits_body) are built from the generated
+ctypes layouts (perf_event_header, perf_branch_entry, perf_sample_weight,
+perf_mem_data_src, perf_ns_link_info) where the headers define one, and with
+struct.pack where they only describe the layout in a comment.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ import struct
 from typing import Any
 
 import pytest
-from decode_helpers import (
+from support import (
+    ALL_BUT_READ,
+    CASES,
     TRAILER_BITS,
-    cstring,
+    all_bits_body,
+    branch_entry,
     expected_trailer,
     record,
     simple_sample,
@@ -26,145 +29,6 @@ from decode_helpers import (
 
 import perfsys
 from perfsys import constants as C
-
-# -- records other than SAMPLE ------------------------------------------------------
-
-NS = [(0x10 + i, 0xF0000000 + i) for i in range(7)]
-
-
-def _namespaces_body() -> bytes:
-    links = b"".join(bytes(perfsys.perf_ns_link_info(dev=d, ino=i)) for d, i in NS)
-    return struct.pack("=iiQ", 300, 301, len(NS)) + links
-
-
-# (record type, misc, body without trailer, the record class, the expected fields)
-CASES: list[tuple[int, int, bytes, type, dict[str, Any]]] = [
-    (
-        C.PERF_RECORD_MMAP, C.PERF_RECORD_MISC_USER,
-        struct.pack("=iiQQQ", 100, 101, 0x400000, 0x2000, 0x1000) + cstring(b"/usr/bin/python3"),
-        perfsys.MmapRecord,
-        dict(pid=100, tid=101, addr=0x400000, len=0x2000, pgoff=0x1000,
-             filename="/usr/bin/python3"),
-    ),
-    (
-        C.PERF_RECORD_MMAP, C.PERF_RECORD_MISC_KERNEL,
-        struct.pack("=iiQQQ", -1, 0, 0xFFFFFFFF81000000, 0x100000, 0)
-        + cstring(b"[kernel.kallsyms]"),
-        perfsys.MmapRecord,
-        dict(pid=-1, tid=0, addr=0xFFFFFFFF81000000, filename="[kernel.kallsyms]"),
-    ),
-    (
-        C.PERF_RECORD_LOST, 0, struct.pack("=QQ", 5, 9), perfsys.LostRecord, dict(id=5, lost=9),
-    ),
-    (
-        C.PERF_RECORD_COMM, C.PERF_RECORD_MISC_COMM_EXEC,
-        struct.pack("=ii", 7, 8) + cstring(b"worker"),
-        perfsys.CommRecord, dict(pid=7, tid=8, comm="worker"),
-    ),
-    (
-        C.PERF_RECORD_COMM, 0,
-        struct.pack("=ii", 7, 8) + cstring(b"caf\xe9"),  # not UTF-8: decoded like os.fsdecode
-        perfsys.CommRecord, dict(comm="caf\udce9"),
-    ),
-    (
-        C.PERF_RECORD_EXIT, 0, struct.pack("=iiiiQ", 10, 1, 11, 2, 999),
-        perfsys.ExitRecord, dict(pid=10, ppid=1, tid=11, ptid=2, time=999),
-    ),
-    (
-        C.PERF_RECORD_FORK, 0, struct.pack("=iiiiQ", 12, 10, 13, 11, 1000),
-        perfsys.ForkRecord, dict(pid=12, ppid=10, tid=13, ptid=11, time=1000),
-    ),
-    (
-        C.PERF_RECORD_THROTTLE, 0, struct.pack("=QQQ", 5000, 3, 4),
-        perfsys.ThrottleRecord, dict(time=5000, id=3, stream_id=4),
-    ),
-    (
-        C.PERF_RECORD_UNTHROTTLE, 0, struct.pack("=QQQ", 6000, 3, 4),
-        perfsys.UnthrottleRecord, dict(time=6000, id=3, stream_id=4),
-    ),
-    (
-        C.PERF_RECORD_MMAP2, C.PERF_RECORD_MISC_USER,
-        struct.pack("=iiQQQIIQQII", 20, 21, 0x7F0000000000, 0x3000, 0x2000, 8, 1, 123456, 7,
-                    5, 0x2) + cstring(b"/lib/libc.so.6"),
-        perfsys.Mmap2Record,
-        dict(pid=20, tid=21, addr=0x7F0000000000, len=0x3000, pgoff=0x2000, maj=8, min=1,
-             ino=123456, ino_generation=7, build_id=None, prot=5, flags=2,
-             filename="/lib/libc.so.6"),
-    ),
-    (
-        C.PERF_RECORD_MMAP2, C.PERF_RECORD_MISC_USER | C.PERF_RECORD_MISC_MMAP_BUILD_ID,
-        struct.pack("=iiQQQBBH20sII", 20, 21, 0x1000, 0x3000, 0, 20, 0, 0, bytes(range(1, 21)),
-                    5, 2) + cstring(b"/lib/ld.so"),
-        perfsys.Mmap2Record,
-        dict(maj=None, min=None, ino=None, ino_generation=None, build_id=bytes(range(1, 21)),
-             prot=5, flags=2, filename="/lib/ld.so"),
-    ),
-    (
-        C.PERF_RECORD_MMAP2, C.PERF_RECORD_MISC_MMAP_BUILD_ID,
-        struct.pack("=iiQQQBBH20sII", 20, 21, 0x1000, 0x3000, 0, 16, 0, 0, b"\xab" * 20,
-                    5, 2) + cstring(b""),
-        perfsys.Mmap2Record, dict(build_id=b"\xab" * 16, filename=""),
-    ),
-    (
-        C.PERF_RECORD_AUX, 0, struct.pack("=QQQ", 4096, 512, C.PERF_AUX_FLAG_TRUNCATED),
-        perfsys.AuxRecord, dict(aux_offset=4096, aux_size=512, flags=C.PERF_AUX_FLAG_TRUNCATED),
-    ),
-    (
-        C.PERF_RECORD_ITRACE_START, 0, struct.pack("=ii", 30, 31),
-        perfsys.ItraceStartRecord, dict(pid=30, tid=31),
-    ),
-    (
-        C.PERF_RECORD_LOST_SAMPLES, 0, struct.pack("=Q", 17),
-        perfsys.LostSamplesRecord, dict(lost=17),
-    ),
-    (
-        C.PERF_RECORD_SWITCH, C.PERF_RECORD_MISC_SWITCH_OUT, b"", perfsys.SwitchRecord, {},
-    ),
-    (
-        C.PERF_RECORD_SWITCH_CPU_WIDE, C.PERF_RECORD_MISC_SWITCH_OUT_PREEMPT,
-        struct.pack("=ii", 40, 41),
-        perfsys.SwitchCpuWideRecord, dict(next_prev_pid=40, next_prev_tid=41),
-    ),
-    (
-        C.PERF_RECORD_NAMESPACES, 0, _namespaces_body(),
-        perfsys.NamespacesRecord, dict(pid=300, tid=301, namespaces=tuple(NS)),
-    ),
-    (
-        C.PERF_RECORD_KSYMBOL, 0,
-        struct.pack("=QIHH", 0xFFFFFFFFA0000000, 0x80, C.PERF_RECORD_KSYMBOL_TYPE_BPF,
-                    C.PERF_RECORD_KSYMBOL_FLAGS_UNREGISTER) + cstring(b"bpf_prog_1234_f"),
-        perfsys.KsymbolRecord,
-        dict(addr=0xFFFFFFFFA0000000, len=0x80, ksym_type=C.PERF_RECORD_KSYMBOL_TYPE_BPF,
-             flags=C.PERF_RECORD_KSYMBOL_FLAGS_UNREGISTER, name="bpf_prog_1234_f"),
-    ),
-    (
-        C.PERF_RECORD_BPF_EVENT, 0,
-        struct.pack("=HHI8s", C.PERF_BPF_EVENT_PROG_LOAD, 0, 42, bytes(range(1, 9))),
-        perfsys.BpfEventRecord,
-        dict(bpf_type=C.PERF_BPF_EVENT_PROG_LOAD, flags=0, id=42,
-             tag=bytes(range(1, 9))),
-    ),
-    (
-        C.PERF_RECORD_CGROUP, 0, struct.pack("=Q", 0x1234) + cstring(b"/system.slice/x.service"),
-        perfsys.CgroupRecord, dict(id=0x1234, path="/system.slice/x.service"),
-    ),
-    (
-        C.PERF_RECORD_TEXT_POKE, 0,
-        struct.pack("=QHH", 0xFFFFFFFF81234567, 2, 3) + b"\x90\x90\xe8\x01\x02" + b"\0" * 7,
-        perfsys.TextPokeRecord,
-        dict(addr=0xFFFFFFFF81234567, old_len=2, new_len=3, bytes=b"\x90\x90\xe8\x01\x02"),
-    ),
-    (
-        C.PERF_RECORD_AUX_OUTPUT_HW_ID, 0, struct.pack("=Q", 0xABC),
-        perfsys.AuxOutputHwIdRecord, dict(hw_id=0xABC),
-    ),
-    (
-        C.PERF_RECORD_CALLCHAIN_DEFERRED, 0,
-        struct.pack("=QQ3Q", 0xC00C1E, 3, C.PERF_CONTEXT_USER, 0x401000, 0x402000),
-        perfsys.CallchainDeferredRecord,
-        dict(cookie=0xC00C1E, ips=(C.PERF_CONTEXT_USER, 0x401000, 0x402000)),
-    ),
-]
 
 TRAILERS = [
     pytest.param(False, TRAILER_BITS, id="no-sample_id_all"),
@@ -261,66 +125,12 @@ def test_sample_ip_tid_time_period() -> None:
             assert getattr(r, name) is None, name
 
 
-def _branch_entry(i: int) -> perfsys.perf_branch_entry:
-    e = perfsys.perf_branch_entry()
-    setattr(e, "from", 0x401000 + 16 * i)
-    e.to = 0x402000 + 16 * i
-    e.mispred = i & 1
-    e.predicted = (i + 1) & 1
-    e.in_tx = 1
-    e.abort = 0
-    e.cycles = 1000 + i
-    e.type = 5
-    e.spec = 2
-    e.new_type = 3
-    e.priv = 7
-    e.reserved = 0x7FFFFFFF  # bits the decoder must ignore
-    return e
-
-
 def _check_branch(got: perfsys.BranchEntry, e: perfsys.perf_branch_entry) -> None:
     assert got.from_ == getattr(e, "from")
     assert got.to == e.to
     for name in ("mispred", "predicted", "in_tx", "abort", "cycles", "type", "spec",
                  "new_type", "priv"):
         assert getattr(got, name) == getattr(e, name), name
-
-
-# Every sample bit but READ (tested with the read_format decoder), in the kernel's order.
-ALL_BUT_READ = (C.PERF_SAMPLE_MAX - 1) & ~C.PERF_SAMPLE_READ
-
-
-def _all_bits_body(weight: bytes, data_src: int, branch_flags: int) -> bytes:
-    b = struct.pack("=Q", 0xAAAA)                       # IDENTIFIER
-    b += struct.pack("=Q", 0x401234)                    # IP
-    b += struct.pack("=ii", 50, 51)                     # TID
-    b += struct.pack("=Q", 10**12)                      # TIME
-    b += struct.pack("=Q", 0xDEAD0000)                  # ADDR
-    b += struct.pack("=Q", 0xAAAA)                      # ID
-    b += struct.pack("=Q", 0xBBBB)                      # STREAM_ID
-    b += struct.pack("=II", 1, 0)                       # CPU
-    b += struct.pack("=Q", 100003)                      # PERIOD
-    b += struct.pack("=Q3Q", 3, C.PERF_CONTEXT_USER, 0x401234, 0x400100)  # CALLCHAIN
-    b += struct.pack("=I", 12) + b"rawpayload!!"        # RAW: 4 + 12 = 16 bytes
-    entries = [_branch_entry(i) for i in range(2)]
-    b += struct.pack("=Q", 2)                           # BRANCH_STACK nr
-    if branch_flags & C.PERF_SAMPLE_BRANCH_HW_INDEX:
-        b += struct.pack("=Q", 0x1F)
-    b += b"".join(bytes(e) for e in entries)
-    if branch_flags & C.PERF_SAMPLE_BRANCH_COUNTERS:
-        b += struct.pack("=2Q", 0x11, 0x22)
-    b += struct.pack("=Q3Q", C.PERF_SAMPLE_REGS_ABI_64, 1, 2, 3)  # REGS_USER, 3 regs
-    b += struct.pack("=Q", 16) + b"stackstackstack!" + struct.pack("=Q", 12)  # STACK_USER
-    b += weight                                         # WEIGHT / WEIGHT_STRUCT
-    b += struct.pack("=Q", data_src)                    # DATA_SRC
-    b += struct.pack("=Q", 0x5)                         # TRANSACTION
-    b += struct.pack("=Q2Q", C.PERF_SAMPLE_REGS_ABI_64, 7, 8)  # REGS_INTR, 2 regs
-    b += struct.pack("=Q", 0x12345000)                  # PHYS_ADDR
-    b += struct.pack("=Q", 0x99)                        # CGROUP
-    b += struct.pack("=Q", 4096)                        # DATA_PAGE_SIZE
-    b += struct.pack("=Q", 2 * 1024 * 1024)             # CODE_PAGE_SIZE
-    b += struct.pack("=Q", 8) + b"auxdata!"             # AUX
-    return b
 
 
 @pytest.mark.parametrize("branch_flags", [
@@ -346,7 +156,7 @@ def test_sample_every_bit(branch_flags: int) -> None:
         sample_regs_intr=(1 << 40) | 1,
     )
     decoder = perfsys.Decoder(attr)
-    data = record(C.PERF_RECORD_SAMPLE, _all_bits_body(bytes(w), src.val, branch_flags), misc=1)
+    data = record(C.PERF_RECORD_SAMPLE, all_bits_body(bytes(w), src.val, branch_flags), misc=1)
     r = decoder.decode(data)
     assert r.identifier == r.id == 0xAAAA
     assert (r.ip, r.pid, r.tid, r.time, r.addr) == (0x401234, 50, 51, 10**12, 0xDEAD0000)
@@ -358,7 +168,7 @@ def test_sample_every_bit(branch_flags: int) -> None:
     assert len(r.branch_stack) == 2
     for i, got in enumerate(r.branch_stack):
         assert type(got) is perfsys.BranchEntry
-        _check_branch(got, _branch_entry(i))
+        _check_branch(got, branch_entry(i))
     counters = branch_flags & C.PERF_SAMPLE_BRANCH_COUNTERS
     assert r.branch_counters == ((0x11, 0x22) if counters else None)
     assert (r.regs_user_abi, r.regs_user) == (C.PERF_SAMPLE_REGS_ABI_64, (1, 2, 3))
@@ -399,7 +209,7 @@ def test_sample_single_bit(bit: int) -> None:
         C.PERF_SAMPLE_CPU: struct.pack("=II", 13, 0xFFFF),
         C.PERF_SAMPLE_CALLCHAIN: struct.pack("=QQ", 1, 14),
         C.PERF_SAMPLE_RAW: struct.pack("=I", 4) + b"\x0f\0\0\0",
-        C.PERF_SAMPLE_BRANCH_STACK: struct.pack("=Q", 1) + bytes(_branch_entry(3)),
+        C.PERF_SAMPLE_BRANCH_STACK: struct.pack("=Q", 1) + bytes(branch_entry(3)),
         C.PERF_SAMPLE_REGS_USER: struct.pack("=QQQ", C.PERF_SAMPLE_REGS_ABI_64, 16, 17),
         C.PERF_SAMPLE_STACK_USER: struct.pack("=Q8sQ", 8, b"\x12" * 8, 4),
         C.PERF_SAMPLE_WEIGHT: struct.pack("=Q", 19),

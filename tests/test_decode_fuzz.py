@@ -6,9 +6,9 @@ import contextlib
 import struct
 from typing import Any
 
-from decode_helpers import record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import record
 
 import perfsys
 from perfsys import constants as C

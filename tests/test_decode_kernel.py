@@ -12,18 +12,16 @@ import threading
 import time
 from collections import Counter
 
-from decode_helpers import record
-from ring_support import (
-    find_mapping,
-    open_getpid_tracepoint,
-    self_maps,
-)
 from support import (
+    find_mapping,
     getpid_n,
     libc,
+    open_getpid_tracepoint,
     perf_event_open,
+    record,
     require_tracepoint_id,
-    spin_for,
+    self_maps,
+    spin,
     syscall,
     tracepoint_fields,
 )
@@ -80,7 +78,7 @@ def test_cpu_clock_samples_and_task_records() -> None:
         ident = ioctls.ID(fd)
         with perfsys.RingBuffer(fd, 32) as ring, open(path, "rb") as f:
             ioctls.ENABLE(fd)
-            spin_for(0.05)
+            spin(0.05)
             # an executable file mapping: PERF_RECORD_MMAP2
             m = mmap.mmap(f.fileno(), size, mmap.MAP_PRIVATE,
                           mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
@@ -88,7 +86,7 @@ def test_cpu_clock_samples_and_task_records() -> None:
             # a new name for this thread: PERF_RECORD_COMM
             assert libc.prctl(15, b"perfsys-decode") == 0  # PR_SET_NAME
             time.sleep(0.01)  # context switches: PERF_RECORD_SWITCH
-            spin_for(0.05)
+            spin(0.05)
             ioctls.DISABLE(fd)
             raws = ring.read()
             assert ring.lost == 0

@@ -7,8 +7,7 @@ import gc
 import struct
 import sys
 
-from decode_helpers import TRAILER_BITS, record, trailer
-from test_decode import CASES, _all_bits_body
+from support import CASES, TRAILER_BITS, all_bits_body, record, trailer
 
 import perfsys
 from perfsys import constants as C
@@ -36,7 +35,7 @@ def test_no_leak_decoding_every_record() -> None:
     )
     decoder = perfsys.Decoder(attr)
     branch = C.PERF_SAMPLE_BRANCH_HW_INDEX | C.PERF_SAMPLE_BRANCH_COUNTERS
-    sample = record(C.PERF_RECORD_SAMPLE, _all_bits_body(b"\x01" * 8, 3, branch))
+    sample = record(C.PERF_RECORD_SAMPLE, all_bits_body(b"\x01" * 8, 3, branch))
     t = trailer(attr.sample_type)
     data = sample + b"".join(record(c[0], c[2] + t, c[1]) for c in CASES)
     data += record(0x7777, b"12345678")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from decode_helpers import TRAILER_BITS, expected_trailer, record, trailer
-from support import GROUP, ID, LOST, TE, TR
+from support import GROUP, ID, LOST, TE, TR, TRAILER_BITS, expected_trailer, record, trailer
 
 import perfsys
 from perfsys import constants as C

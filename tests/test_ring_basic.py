@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ring_support import (
+from support import (
     PERF_COUNT_SW_DUMMY,
     PERF_TYPE_SOFTWARE,
     RECORD_LOST,
+    perf_event_open,
 )
-from support import perf_event_open
 
 import perfsys
 

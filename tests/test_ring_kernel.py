@@ -14,7 +14,7 @@ import time
 from collections import Counter
 
 import pytest
-from ring_support import (
+from support import (
     CONTEXT_KERNEL,
     CONTEXT_MAX,
     CONTEXT_USER,
@@ -22,6 +22,7 @@ from ring_support import (
     MISC_CPUMODE_MASK,
     MISC_SWITCH_OUT,
     MISC_USER,
+    PAGE,
     PERF_COUNT_SW_CPU_CLOCK,
     PERF_COUNT_SW_DUMMY,
     PERF_COUNT_SW_TASK_CLOCK,
@@ -45,21 +46,18 @@ from ring_support import (
     SAMPLE_STREAM_ID,
     SAMPLE_TID,
     SAMPLE_TIME,
-    cstring,
+    SYS_NR,
     find_mapping,
+    getpid_n,
     online_cpus,
     open_getpid_tracepoint,
     parse_sample,
     parse_sample_id,
-    self_maps,
-)
-from support import (
-    PAGE,
-    SYS_NR,
-    getpid_n,
     perf_event_open,
+    read_cstring,
     require_tracepoint_id,
-    spin_for,
+    self_maps,
+    spin,
     syscall,
     tracepoint_fields,
 )
@@ -97,7 +95,7 @@ def test_sampling_this_process(config: int) -> None:
             ioctls.ENABLE(fd)
             recs = []
             for _ in range(10):
-                spin_for(0.01)
+                spin(0.01)
                 recs += ring.read()
             ioctls.DISABLE(fd)
             recs += ring.read()
@@ -368,7 +366,7 @@ def test_task_records_of_an_inherited_child() -> None:
     assert child_pids, forks
     (pid,) = child_pids if len(child_pids) == 1 else (max(child_pids),)
     comms = [
-        (r, cstring(r.data, 8))
+        (r, read_cstring(r.data, 8))
         for r in recs
         if r.type == RECORD_COMM and struct.unpack_from("<I", r.data)[0] == pid
     ]
@@ -380,7 +378,7 @@ def test_task_records_of_an_inherited_child() -> None:
         mpid, mtid, addr, length, _pgoff = struct.unpack_from("<IIQQQ", r.data)
         if mpid == pid:
             assert mtid == pid
-            mmaps.append((addr, length, cstring(r.data, 64)))
+            mmaps.append((addr, length, read_cstring(r.data, 64)))
             trailer = parse_sample_id(r.data, st)
             assert trailer["pid"] == pid
     true_path = os.path.realpath("/bin/true")

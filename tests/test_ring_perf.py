@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ring_support import (
+from support import (
     RECORD_SAMPLE,
     SAMPLE_CPU,
     SAMPLE_IP,
@@ -20,11 +20,13 @@ from ring_support import (
     SAMPLE_RAW,
     SAMPLE_TID,
     SAMPLE_TIME,
+    SYS_NR,
     Sample,
     open_getpid_tracepoint,
     parse_sample,
+    require_tracepoint_id,
+    tracepoint_fields,
 )
-from support import SYS_NR, require_tracepoint_id, tracepoint_fields
 
 import perfsys
 from perfsys import ioctls

@@ -2267,50 +2267,52 @@ PERFSYS_RECORDS(DECODE_BODY_FIELDS)
 
 /* SampleRecord: every PERF_SAMPLE_* field in the kernel's order; a field whose
    bit is not in sample_type is None. */
-/* Every SampleRecord field, in order: its index name, its name, its doc. One list
-   makes the index enum, the PyStructSequence_Field table and the getset table,
-   all constant (nothing is written at import, which several interpreters may
-   do at once). */
+/* Every SampleRecord field, in order: its index name, how it is held, the
+   sample_type bits that bring it (0: always there) and the branch_sample_type
+   bit it also needs (0: none), its name, its doc. One list makes the index
+   enum, the PyStructSequence_Field table, the getset table and the map from
+   sample_type to fields, all constant (nothing is written at import, which
+   several interpreters may do at once). */
 #define SAMPLE_FIELD_LIST(X) \
-    X(S_TYPE, SK_U64, "type", "the header's type, a PERF_RECORD_* value") \
-    X(S_MISC, SK_U64, "misc", "the header's misc bits, PERF_RECORD_MISC_*") \
-    X(S_IDENTIFIER, SK_U64, "identifier", "PERF_SAMPLE_IDENTIFIER: the event id") \
-    X(S_IP, SK_U64, "ip", "PERF_SAMPLE_IP: instruction pointer") \
-    X(S_PID, SK_I64, "pid", "PERF_SAMPLE_TID: process id") \
-    X(S_TID, SK_I64, "tid", "PERF_SAMPLE_TID: thread id") \
-    X(S_TIME, SK_U64, "time", "PERF_SAMPLE_TIME: timestamp") \
-    X(S_ADDR, SK_U64, "addr", "PERF_SAMPLE_ADDR: address") \
-    X(S_ID, SK_U64, "id", "PERF_SAMPLE_ID: the event id") \
-    X(S_STREAM_ID, SK_U64, "stream_id", "PERF_SAMPLE_STREAM_ID: the stream id") \
-    X(S_CPU, SK_U64, "cpu", "PERF_SAMPLE_CPU: cpu number") \
-    X(S_PERIOD, SK_U64, "period", "PERF_SAMPLE_PERIOD: sample period") \
-    X(S_READ, SK_OBJ, "read", "PERF_SAMPLE_READ: read_format values, as the counter read functions return them") \
-    X(S_CALLCHAIN, SK_ARRAY, "callchain", "PERF_SAMPLE_CALLCHAIN: tuple of addresses (with PERF_CONTEXT_* markers)") \
-    X(S_RAW, SK_OBJ, "raw", "PERF_SAMPLE_RAW: bytes (size as the kernel wrote it, padding included)") \
-    X(S_HW_IDX, SK_U64, "hw_idx", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_HW_INDEX: hw_idx") \
-    X(S_BRANCH_STACK, SK_OBJ, "branch_stack", "PERF_SAMPLE_BRANCH_STACK: tuple of BranchEntry") \
-    X(S_BRANCH_COUNTERS, SK_ARRAY, "branch_counters", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_COUNTERS: tuple of ints") \
-    X(S_REGS_USER_ABI, SK_U64, "regs_user_abi", "PERF_SAMPLE_REGS_USER: PERF_SAMPLE_REGS_ABI_*") \
-    X(S_REGS_USER, SK_ARRAY, "regs_user", "PERF_SAMPLE_REGS_USER: tuple of register values (empty for ABI_NONE)") \
-    X(S_STACK_USER, SK_OBJ, "stack_user", "PERF_SAMPLE_STACK_USER: the dumped stack bytes") \
-    X(S_STACK_USER_DYN_SIZE, SK_U64, "stack_user_dyn_size", "PERF_SAMPLE_STACK_USER: bytes of stack_user that are valid (None if size was 0)") \
-    X(S_WEIGHT, SK_U64, "weight", "PERF_SAMPLE_WEIGHT or PERF_SAMPLE_WEIGHT_STRUCT: the whole u64") \
-    X(S_WEIGHT_STRUCT, SK_WSTRUCT, "weight_struct", "PERF_SAMPLE_WEIGHT_STRUCT: (var1_dw, var2_w, var3_w)") \
-    X(S_DATA_SRC, SK_U64, "data_src", "PERF_SAMPLE_DATA_SRC: a perf_mem_data_src value") \
-    X(S_TRANSACTION, SK_U64, "transaction", "PERF_SAMPLE_TRANSACTION: PERF_TXN_* bits") \
-    X(S_REGS_INTR_ABI, SK_U64, "regs_intr_abi", "PERF_SAMPLE_REGS_INTR: PERF_SAMPLE_REGS_ABI_*") \
-    X(S_REGS_INTR, SK_ARRAY, "regs_intr", "PERF_SAMPLE_REGS_INTR: tuple of register values (empty for ABI_NONE)") \
-    X(S_PHYS_ADDR, SK_U64, "phys_addr", "PERF_SAMPLE_PHYS_ADDR: physical address") \
-    X(S_CGROUP, SK_U64, "cgroup", "PERF_SAMPLE_CGROUP: cgroup id") \
-    X(S_DATA_PAGE_SIZE, SK_U64, "data_page_size", "PERF_SAMPLE_DATA_PAGE_SIZE") \
-    X(S_CODE_PAGE_SIZE, SK_U64, "code_page_size", "PERF_SAMPLE_CODE_PAGE_SIZE") \
-    X(S_AUX, SK_OBJ, "aux", "PERF_SAMPLE_AUX: bytes")
+    X(S_TYPE, SK_U64, 0, 0, "type", "the header's type, a PERF_RECORD_* value") \
+    X(S_MISC, SK_U64, 0, 0, "misc", "the header's misc bits, PERF_RECORD_MISC_*") \
+    X(S_IDENTIFIER, SK_U64, PERF_SAMPLE_IDENTIFIER, 0, "identifier", "PERF_SAMPLE_IDENTIFIER: the event id") \
+    X(S_IP, SK_U64, PERF_SAMPLE_IP, 0, "ip", "PERF_SAMPLE_IP: instruction pointer") \
+    X(S_PID, SK_I64, PERF_SAMPLE_TID, 0, "pid", "PERF_SAMPLE_TID: process id") \
+    X(S_TID, SK_I64, PERF_SAMPLE_TID, 0, "tid", "PERF_SAMPLE_TID: thread id") \
+    X(S_TIME, SK_U64, PERF_SAMPLE_TIME, 0, "time", "PERF_SAMPLE_TIME: timestamp") \
+    X(S_ADDR, SK_U64, PERF_SAMPLE_ADDR, 0, "addr", "PERF_SAMPLE_ADDR: address") \
+    X(S_ID, SK_U64, PERF_SAMPLE_ID, 0, "id", "PERF_SAMPLE_ID: the event id") \
+    X(S_STREAM_ID, SK_U64, PERF_SAMPLE_STREAM_ID, 0, "stream_id", "PERF_SAMPLE_STREAM_ID: the stream id") \
+    X(S_CPU, SK_U64, PERF_SAMPLE_CPU, 0, "cpu", "PERF_SAMPLE_CPU: cpu number") \
+    X(S_PERIOD, SK_U64, PERF_SAMPLE_PERIOD, 0, "period", "PERF_SAMPLE_PERIOD: sample period") \
+    X(S_READ, SK_OBJ, PERF_SAMPLE_READ, 0, "read", "PERF_SAMPLE_READ: read_format values, as the counter read functions return them") \
+    X(S_CALLCHAIN, SK_ARRAY, PERF_SAMPLE_CALLCHAIN, 0, "callchain", "PERF_SAMPLE_CALLCHAIN: tuple of addresses (with PERF_CONTEXT_* markers)") \
+    X(S_RAW, SK_OBJ, PERF_SAMPLE_RAW, 0, "raw", "PERF_SAMPLE_RAW: bytes (size as the kernel wrote it, padding included)") \
+    X(S_HW_IDX, SK_U64, PERF_SAMPLE_BRANCH_STACK, PERF_SAMPLE_BRANCH_HW_INDEX, "hw_idx", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_HW_INDEX: hw_idx") \
+    X(S_BRANCH_STACK, SK_OBJ, PERF_SAMPLE_BRANCH_STACK, 0, "branch_stack", "PERF_SAMPLE_BRANCH_STACK: tuple of BranchEntry") \
+    X(S_BRANCH_COUNTERS, SK_ARRAY, PERF_SAMPLE_BRANCH_STACK, PERF_SAMPLE_BRANCH_COUNTERS, "branch_counters", "PERF_SAMPLE_BRANCH_STACK with PERF_SAMPLE_BRANCH_COUNTERS: tuple of ints") \
+    X(S_REGS_USER_ABI, SK_U64, PERF_SAMPLE_REGS_USER, 0, "regs_user_abi", "PERF_SAMPLE_REGS_USER: PERF_SAMPLE_REGS_ABI_*") \
+    X(S_REGS_USER, SK_ARRAY, PERF_SAMPLE_REGS_USER, 0, "regs_user", "PERF_SAMPLE_REGS_USER: tuple of register values (empty for ABI_NONE)") \
+    X(S_STACK_USER, SK_OBJ, PERF_SAMPLE_STACK_USER, 0, "stack_user", "PERF_SAMPLE_STACK_USER: the dumped stack bytes") \
+    X(S_STACK_USER_DYN_SIZE, SK_U64, PERF_SAMPLE_STACK_USER, 0, "stack_user_dyn_size", "PERF_SAMPLE_STACK_USER: bytes of stack_user that are valid (None if size was 0)") \
+    X(S_WEIGHT, SK_U64, PERF_SAMPLE_WEIGHT | PERF_SAMPLE_WEIGHT_STRUCT, 0, "weight", "PERF_SAMPLE_WEIGHT or PERF_SAMPLE_WEIGHT_STRUCT: the whole u64") \
+    X(S_WEIGHT_STRUCT, SK_WSTRUCT, PERF_SAMPLE_WEIGHT_STRUCT, 0, "weight_struct", "PERF_SAMPLE_WEIGHT_STRUCT: (var1_dw, var2_w, var3_w)") \
+    X(S_DATA_SRC, SK_U64, PERF_SAMPLE_DATA_SRC, 0, "data_src", "PERF_SAMPLE_DATA_SRC: a perf_mem_data_src value") \
+    X(S_TRANSACTION, SK_U64, PERF_SAMPLE_TRANSACTION, 0, "transaction", "PERF_SAMPLE_TRANSACTION: PERF_TXN_* bits") \
+    X(S_REGS_INTR_ABI, SK_U64, PERF_SAMPLE_REGS_INTR, 0, "regs_intr_abi", "PERF_SAMPLE_REGS_INTR: PERF_SAMPLE_REGS_ABI_*") \
+    X(S_REGS_INTR, SK_ARRAY, PERF_SAMPLE_REGS_INTR, 0, "regs_intr", "PERF_SAMPLE_REGS_INTR: tuple of register values (empty for ABI_NONE)") \
+    X(S_PHYS_ADDR, SK_U64, PERF_SAMPLE_PHYS_ADDR, 0, "phys_addr", "PERF_SAMPLE_PHYS_ADDR: physical address") \
+    X(S_CGROUP, SK_U64, PERF_SAMPLE_CGROUP, 0, "cgroup", "PERF_SAMPLE_CGROUP: cgroup id") \
+    X(S_DATA_PAGE_SIZE, SK_U64, PERF_SAMPLE_DATA_PAGE_SIZE, 0, "data_page_size", "PERF_SAMPLE_DATA_PAGE_SIZE") \
+    X(S_CODE_PAGE_SIZE, SK_U64, PERF_SAMPLE_CODE_PAGE_SIZE, 0, "code_page_size", "PERF_SAMPLE_CODE_PAGE_SIZE") \
+    X(S_AUX, SK_OBJ, PERF_SAMPLE_AUX, 0, "aux", "PERF_SAMPLE_AUX: bytes")
 
-#define SAMPLE_ENUM(idx, kind, name, doc) idx,
+#define SAMPLE_ENUM(idx, kind, bits, branch_bits, name, doc) idx,
 enum { SAMPLE_FIELD_LIST(SAMPLE_ENUM) S_NFIELDS };
 #undef SAMPLE_ENUM
 
-#define SAMPLE_FIELD(idx, kind, name, doc) {name, doc},
+#define SAMPLE_FIELD(idx, kind, bits, branch_bits, name, doc) {name, doc},
 static PyStructSequence_Field sample_fields[] = {
     SAMPLE_FIELD_LIST(SAMPLE_FIELD)
     {NULL, NULL},
@@ -2322,7 +2324,7 @@ static PyStructSequence_Field sample_fields[] = {
    Python object. */
 enum { SK_U64, SK_I64, SK_ARRAY, SK_WSTRUCT, SK_OBJ };
 
-#define SAMPLE_KIND(idx, kind, name, doc) kind,
+#define SAMPLE_KIND(idx, kind, bits, branch_bits, name, doc) kind,
 static const unsigned char sample_kind[S_NFIELDS] = {SAMPLE_FIELD_LIST(SAMPLE_KIND)};
 #undef SAMPLE_KIND
 
@@ -2698,7 +2700,7 @@ static PyMethodDef sample_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-#define SAMPLE_GETSET(idx, kind, name, doc) {name, sample_get, NULL, doc, (void *)(intptr_t)(idx)},
+#define SAMPLE_GETSET(idx, kind, bits, branch_bits, name, doc) {name, sample_get, NULL, doc, (void *)(intptr_t)(idx)},
 static PyGetSetDef sample_getset[] = {
     SAMPLE_FIELD_LIST(SAMPLE_GETSET)
     {NULL, NULL, NULL, NULL, NULL},
@@ -3582,47 +3584,18 @@ decode_record(PyObject *decoder, const unsigned char *rec, size_t size)
 static uint64_t
 decode_sample_fields(const decode_config *c)
 {
+#define SAMPLE_BITS(idx, kind, bits, branch_bits, name, doc) {(bits), (branch_bits)},
     static const struct {
-        uint64_t bit;
-        uint64_t fields;
-    } map[] = {
-        {PERF_SAMPLE_IDENTIFIER, 1ull << S_IDENTIFIER},
-        {PERF_SAMPLE_IP, 1ull << S_IP},
-        {PERF_SAMPLE_TID, (1ull << S_PID) | (1ull << S_TID)},
-        {PERF_SAMPLE_TIME, 1ull << S_TIME},
-        {PERF_SAMPLE_ADDR, 1ull << S_ADDR},
-        {PERF_SAMPLE_ID, 1ull << S_ID},
-        {PERF_SAMPLE_STREAM_ID, 1ull << S_STREAM_ID},
-        {PERF_SAMPLE_CPU, 1ull << S_CPU},
-        {PERF_SAMPLE_PERIOD, 1ull << S_PERIOD},
-        {PERF_SAMPLE_READ, 1ull << S_READ},
-        {PERF_SAMPLE_CALLCHAIN, 1ull << S_CALLCHAIN},
-        {PERF_SAMPLE_RAW, 1ull << S_RAW},
-        {PERF_SAMPLE_BRANCH_STACK, 1ull << S_BRANCH_STACK},
-        {PERF_SAMPLE_REGS_USER, (1ull << S_REGS_USER_ABI) | (1ull << S_REGS_USER)},
-        {PERF_SAMPLE_STACK_USER, (1ull << S_STACK_USER) | (1ull << S_STACK_USER_DYN_SIZE)},
-        {PERF_SAMPLE_WEIGHT, 1ull << S_WEIGHT},
-        {PERF_SAMPLE_WEIGHT_STRUCT, (1ull << S_WEIGHT) | (1ull << S_WEIGHT_STRUCT)},
-        {PERF_SAMPLE_DATA_SRC, 1ull << S_DATA_SRC},
-        {PERF_SAMPLE_TRANSACTION, 1ull << S_TRANSACTION},
-        {PERF_SAMPLE_REGS_INTR, (1ull << S_REGS_INTR_ABI) | (1ull << S_REGS_INTR)},
-        {PERF_SAMPLE_PHYS_ADDR, 1ull << S_PHYS_ADDR},
-        {PERF_SAMPLE_CGROUP, 1ull << S_CGROUP},
-        {PERF_SAMPLE_DATA_PAGE_SIZE, 1ull << S_DATA_PAGE_SIZE},
-        {PERF_SAMPLE_CODE_PAGE_SIZE, 1ull << S_CODE_PAGE_SIZE},
-        {PERF_SAMPLE_AUX, 1ull << S_AUX},
-    };
-    uint64_t f = (1ull << S_TYPE) | (1ull << S_MISC);
-    for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
-        if (c->sample_type & map[k].bit) {
-            f |= map[k].fields;
+        uint64_t bits;
+        uint64_t branch_bits;
+    } map[S_NFIELDS] = {SAMPLE_FIELD_LIST(SAMPLE_BITS)};
+#undef SAMPLE_BITS
+    uint64_t f = 0;
+    for (int k = 0; k < S_NFIELDS; k++) {
+        if ((map[k].bits == 0 || (c->sample_type & map[k].bits)) &&
+            (map[k].branch_bits == 0 || (c->branch_flags & map[k].branch_bits))) {
+            f |= 1ull << k;
         }
-    }
-    if (c->branch_flags & PERF_SAMPLE_BRANCH_HW_INDEX) {
-        f |= 1ull << S_HW_IDX;
-    }
-    if (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) {
-        f |= 1ull << S_BRANCH_COUNTERS;
     }
     return f;
 }

@@ -507,6 +507,20 @@ def verify(rec: Record, byteorder: str) -> None:
                  f"the compiler at bit {rec.bit_offsets[f.name]}")
 
 
+def in_header_order(macros: list[Macro], enums: list[Enum]) -> list[tuple[int, Macro | Enum]]:
+    """(index in HEADERS, the item) for each macro and enum, as the headers declare them."""
+    items: list[tuple[int, int, Macro | Enum]] = [
+        *((HEADERS.index(m.header), m.line, m) for m in macros),
+        *((HEADERS.index(e.header), e.line, e) for e in enums),
+    ]
+    items.sort(key=lambda i: (i[0], i[1]))
+    return [(hidx, item) for hidx, _line, item in items]
+
+
+def enum_label(e: Enum) -> str:
+    return f"enum {e.c_name}" if e.c_name else f"anonymous enum ({e.name})"
+
+
 def c_literal(value: int, spelling: str, wide: bool) -> str:
     """`value` as an unsigned C constant: 64 bits wide where the header's is."""
     if value < 0:
@@ -557,14 +571,8 @@ def render_abi_header(headers: Headers) -> str:
     ]
     numbers: list[str] = []
     ioctls: list[str] = []
-    items: list[tuple[int, int, object]] = []
-    for m in macros:
-        items.append((HEADERS.index(m.header), m.line, m))
-    for e in enums:
-        items.append((HEADERS.index(e.header), e.line, e))
-    items.sort(key=lambda i: (i[0], i[1]))
     current = None
-    for hidx, _line, item in items:
+    for hidx, item in in_header_order(macros, enums):
         if current != hidx:
             current = hidx
             out.append(f"/* ---- <{HEADERS[hidx]}>: constants */")
@@ -580,9 +588,8 @@ def render_abi_header(headers: Headers) -> str:
         else:
             assert isinstance(item, Enum)
             wide = any(v >= 1 << 31 for _n, v, _s in item.members)
-            label = f"enum {item.c_name}" if item.c_name else f"anonymous enum ({item.name})"
             out.append("")
-            out.append(f"/* {label} */")
+            out.append(f"/* {enum_label(item)} */")
             for name, value, spelling in item.members:
                 out.append(f"#define {name} {c_literal(value, spelling, wide)}")
                 numbers.append(name)
@@ -723,16 +730,10 @@ def render(doc: str, headers: Headers) -> str:
 
     public: list[str] = ["HEADERS_VERSION", "ENUMS", *ioctls]
     # constants and enum tables, header by header, in declaration order
-    items: list[tuple[int, int, object]] = []
-    for m in macros:
-        if m.value is not None:
-            items.append((HEADERS.index(m.header), m.line, m))
-    for e in enums:
-        items.append((HEADERS.index(e.header), e.line, e))
-    items.sort(key=lambda i: (i[0], i[1]))
     current = None
     tables: list[str] = []
-    for hidx, _line, item in items:
+    numbers = [m for m in macros if m.value is not None]  # ioctls come from the C module
+    for hidx, item in in_header_order(numbers, enums):
         if current != hidx:
             current = hidx
             out.append("")
@@ -744,9 +745,8 @@ def render(doc: str, headers: Headers) -> str:
             public.append(item.name)
         else:
             assert isinstance(item, Enum)
-            label = f"enum {item.c_name}" if item.c_name else f"anonymous enum ({item.name})"
             out.append("")
-            out.append(f"# {label}")
+            out.append(f"# {enum_label(item)}")
             for name, value, spelling in item.members:
                 out.append(f"{name}: Final = {literal(value, spelling)}")
                 public.append(name)

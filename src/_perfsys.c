@@ -92,6 +92,7 @@ typedef struct {
     PyTypeObject *self_counter_type;   /* SelfCounter */
     PyObject *str_rdpmc;               /* "rdpmc", "read": SelfCounter.read()'s paths */
     PyObject *str_read;
+    PyObject *sys_audit;               /* sys.audit, for perfsys_audit() (NULL: none) */
 } core_state;
 
 /* section "decode" */
@@ -225,20 +226,24 @@ static const struct {
 
 /* ---- 4.1 errors ---------------------------------------------------------- */
 
-/* Raise the audit event `event` with the arguments that `format` (a
-   Py_BuildValue format, as PySys_Audit takes) builds, by calling sys.audit:
-   PySys_Audit is part of the limited API only from 3.13, and one path serves
-   every build. Returns 0, or -1 with the hook's exception set. */
-#define perfsys_audit(event, format, ...) \
-    perfsys_audit_call(Py_BuildValue("(s" format ")", (event), __VA_ARGS__))
+/* The one audit path: raise the audit event `event` with the arguments that
+   `format` (a Py_BuildValue format, as PySys_Audit takes) builds. Returns 0, or
+   -1 with the hook's exception set. PySys_Audit is part of the limited API only
+   from 3.13, so a limited-API build calls sys.audit (kept in the module state
+   `st`: the hooks it runs are what count, and looking it up on each call would
+   cost more than the call); a full-API build calls PySys_Audit, which costs
+   next to nothing while no hook is installed. */
+#if defined(Py_LIMITED_API) && Py_LIMITED_API + 0 < 0x030D0000
+#  define perfsys_audit(st, event, format, ...)            \
+      perfsys_audit_call((st)->core.sys_audit,               \
+                         Py_BuildValue("(s" format ")", (event), __VA_ARGS__))
 
 static int
-perfsys_audit_call(PyObject *args)
+perfsys_audit_call(PyObject *audit, PyObject *args)
 {
     if (args == NULL) {
         return -1;
     }
-    PyObject *audit = PySys_GetObject("audit"); /* borrowed */
     PyObject *r = audit == NULL ? Py_NewRef(Py_None) : PyObject_Call(audit, args, NULL);
     Py_DECREF(args);
     if (r == NULL) {
@@ -247,6 +252,10 @@ perfsys_audit_call(PyObject *args)
     Py_DECREF(r);
     return 0;
 }
+#else
+#  define perfsys_audit(st, event, format, ...) \
+      ((void)(st), PySys_Audit((event), (format), __VA_ARGS__))
+#endif
 
 /* The one retry of system calls interrupted by a signal: call fn(ctx) until it
    does not fail with EINTR, running the signal handlers between tries (their
@@ -734,8 +743,8 @@ core_perf_event_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (core_attr_buffer(a[0], "perf_event_open", &view) < 0) {
         return NULL;
     }
-    if (perfsys_audit("perfsys.perf_event_open", "OiiiK", a[0], (int)pid, (int)cpu,
-                    (int)group_fd, (unsigned long long)flags) < 0) {
+    if (perfsys_audit(get_state(module), "perfsys.perf_event_open", "OiiiK", a[0], (int)pid,
+                      (int)cpu, (int)group_fd, (unsigned long long)flags) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
@@ -817,14 +826,15 @@ core_ioctl_error(int err, const char *name, int fd, const char *extra)
 }
 
 static int
-core_audit_ioctl(const char *name, int fd, PyObject *arg)
+core_audit_ioctl(PyObject *m, const char *name, int fd, PyObject *arg)
 {
-    return perfsys_audit("perfsys.ioctl", "isO", fd, name, arg == NULL ? Py_None : arg);
+    return perfsys_audit(get_state(m), "perfsys.ioctl", "isO", fd, name,
+                         arg == NULL ? Py_None : arg);
 }
 
 /* ENABLE, DISABLE, RESET: (fd, flags=0) where flags is 0 or PERF_IOC_FLAG_GROUP. */
 static PyObject *
-core_ioctl_flags(PyObject *const *args, Py_ssize_t nargs, const char *name,
+core_ioctl_flags(PyObject *m, PyObject *const *args, Py_ssize_t nargs, const char *name,
                  unsigned long request)
 {
     int fd, err;
@@ -836,7 +846,7 @@ core_ioctl_flags(PyObject *const *args, Py_ssize_t nargs, const char *name,
         core_int_in(args[1], "flags", 0, PERF_IOC_FLAG_GROUP, LLONG_MIN, LLONG_MAX, &flags) < 0) {
         return NULL;
     }
-    if (core_audit_ioctl(name, fd, nargs > 1 ? args[1] : NULL) < 0) {
+    if (core_audit_ioctl(m, name, fd, nargs > 1 ? args[1] : NULL) < 0) {
         return NULL;
     }
     if (core_do_ioctl(fd, request, (unsigned long)flags, &err) < 0) {
@@ -853,8 +863,7 @@ PyDoc_STRVAR(core_ioctl_enable_doc,
 static PyObject *
 core_ioctl_enable(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)m;
-    return core_ioctl_flags(args, nargs, "ENABLE", PERF_EVENT_IOC_ENABLE);
+    return core_ioctl_flags(m, args, nargs, "ENABLE", PERF_EVENT_IOC_ENABLE);
 }
 
 PyDoc_STRVAR(core_ioctl_disable_doc,
@@ -865,8 +874,7 @@ PyDoc_STRVAR(core_ioctl_disable_doc,
 static PyObject *
 core_ioctl_disable(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)m;
-    return core_ioctl_flags(args, nargs, "DISABLE", PERF_EVENT_IOC_DISABLE);
+    return core_ioctl_flags(m, args, nargs, "DISABLE", PERF_EVENT_IOC_DISABLE);
 }
 
 PyDoc_STRVAR(core_ioctl_reset_doc,
@@ -877,8 +885,7 @@ PyDoc_STRVAR(core_ioctl_reset_doc,
 static PyObject *
 core_ioctl_reset(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)m;
-    return core_ioctl_flags(args, nargs, "RESET", PERF_EVENT_IOC_RESET);
+    return core_ioctl_flags(m, args, nargs, "RESET", PERF_EVENT_IOC_RESET);
 }
 
 PyDoc_STRVAR(core_ioctl_refresh_doc,
@@ -892,12 +899,11 @@ core_ioctl_refresh(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, err;
     long long n;
-    (void)m;
     if (core_nargs("REFRESH", nargs, 2, 2) < 0 || core_fd(args[0], "fd", &fd) < 0 ||
         core_int_in(args[1], "n", 0, INT_MAX, INT_MIN, INT_MAX, &n) < 0) {
         return NULL;
     }
-    if (core_audit_ioctl("REFRESH", fd, args[1]) < 0) {
+    if (core_audit_ioctl(m, "REFRESH", fd, args[1]) < 0) {
         return NULL;
     }
     if (core_do_ioctl(fd, PERF_EVENT_IOC_REFRESH, (unsigned long)n, &err) < 0) {
@@ -919,12 +925,11 @@ core_ioctl_period(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, err;
     uint64_t period;
-    (void)m;
     if (core_nargs("PERIOD", nargs, 2, 2) < 0 || core_fd(args[0], "fd", &fd) < 0 ||
         core_u64(args[1], "period", &period) < 0) {
         return NULL;
     }
-    if (core_audit_ioctl("PERIOD", fd, args[1]) < 0) {
+    if (core_audit_ioctl(m, "PERIOD", fd, args[1]) < 0) {
         return NULL;
     }
     if (core_do_ioctl(fd, PERF_EVENT_IOC_PERIOD, (unsigned long)(uintptr_t)&period, &err) < 0) {
@@ -947,12 +952,11 @@ core_ioctl_set_output(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, err;
     long long target;
-    (void)m;
     if (core_nargs("SET_OUTPUT", nargs, 2, 2) < 0 || core_fd(args[0], "fd", &fd) < 0 ||
         core_int_in(args[1], "target_fd", -1, INT_MAX, INT_MIN, INT_MAX, &target) < 0) {
         return NULL;
     }
-    if (core_audit_ioctl("SET_OUTPUT", fd, args[1]) < 0) {
+    if (core_audit_ioctl(m, "SET_OUTPUT", fd, args[1]) < 0) {
         return NULL;
     }
     if (core_do_ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, (unsigned long)(long)target, &err) < 0) {
@@ -976,7 +980,6 @@ core_ioctl_set_filter(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     int fd, err;
     const char *text;
     Py_ssize_t len;
-    (void)m;
     if (core_nargs("SET_FILTER", nargs, 2, 2) < 0 || core_fd(args[0], "fd", &fd) < 0) {
         return NULL;
     }
@@ -1001,7 +1004,7 @@ core_ioctl_set_filter(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "filter must not contain a NUL character");
         return NULL;
     }
-    if (core_audit_ioctl("SET_FILTER", fd, args[1]) < 0) {
+    if (core_audit_ioctl(m, "SET_FILTER", fd, args[1]) < 0) {
         return NULL;
     }
     if (core_do_ioctl(fd, PERF_EVENT_IOC_SET_FILTER, (unsigned long)(uintptr_t)text, &err) < 0) {
@@ -1026,11 +1029,10 @@ core_ioctl_id(PyObject *m, PyObject *arg)
 {
     int fd, err;
     uint64_t id = 0;
-    (void)m;
     if (core_fd(arg, "fd", &fd) < 0) {
         return NULL;
     }
-    if (core_audit_ioctl("ID", fd, NULL) < 0) {
+    if (core_audit_ioctl(m, "ID", fd, NULL) < 0) {
         return NULL;
     }
     if (core_do_ioctl(fd, PERF_EVENT_IOC_ID, (unsigned long)(uintptr_t)&id, &err) < 0) {
@@ -1048,12 +1050,11 @@ static PyObject *
 core_ioctl_set_bpf(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, prog, err;
-    (void)m;
     if (core_nargs("SET_BPF", nargs, 2, 2) < 0 || core_fd(args[0], "fd", &fd) < 0 ||
         core_fd(args[1], "prog_fd", &prog) < 0) {
         return NULL;
     }
-    if (core_audit_ioctl("SET_BPF", fd, args[1]) < 0) {
+    if (core_audit_ioctl(m, "SET_BPF", fd, args[1]) < 0) {
         return NULL;
     }
     if (core_do_ioctl(fd, PERF_EVENT_IOC_SET_BPF, (unsigned long)prog, &err) < 0) {
@@ -1075,7 +1076,6 @@ static PyObject *
 core_ioctl_pause_output(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd, err;
-    (void)m;
     if (core_nargs("PAUSE_OUTPUT", nargs, 2, 2) < 0 || core_fd(args[0], "fd", &fd) < 0) {
         return NULL;
     }
@@ -1087,7 +1087,7 @@ core_ioctl_pause_output(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (pause < 0) {
         return NULL;
     }
-    if (core_audit_ioctl("PAUSE_OUTPUT", fd, args[1]) < 0) {
+    if (core_audit_ioctl(m, "PAUSE_OUTPUT", fd, args[1]) < 0) {
         return NULL;
     }
     if (core_do_ioctl(fd, PERF_EVENT_IOC_PAUSE_OUTPUT, (unsigned long)pause, &err) < 0) {
@@ -1110,7 +1110,7 @@ PyDoc_STRVAR(core_ioctl_query_bpf_doc,
 
 /* QUERY_BPF(fd, buffer): the caller's perf_event_query_bpf, filled; prog_cnt. */
 static PyObject *
-core_query_bpf_buffer(int fd, PyObject *buffer)
+core_query_bpf_buffer(PyObject *m, int fd, PyObject *buffer)
 {
     int err;
     Py_buffer view;
@@ -1134,7 +1134,7 @@ core_query_bpf_buffer(int fd, PyObject *buffer)
                      (unsigned)ids_len, (view.len - 8) / 4);
         return NULL;
     }
-    if (core_audit_ioctl("QUERY_BPF", fd, buffer) < 0) {
+    if (core_audit_ioctl(m, "QUERY_BPF", fd, buffer) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
@@ -1151,7 +1151,7 @@ core_query_bpf_buffer(int fd, PyObject *buffer)
 /* QUERY_BPF(fd, max_ids=64): (prog_cnt, ids), in a buffer of our own.
    max_ids_obj is NULL where not given. */
 static PyObject *
-core_query_bpf_ids(int fd, PyObject *max_ids_obj)
+core_query_bpf_ids(PyObject *m, int fd, PyObject *max_ids_obj)
 {
     int err;
     long long max_ids = 64;
@@ -1159,7 +1159,7 @@ core_query_bpf_ids(int fd, PyObject *max_ids_obj)
                                            LLONG_MIN, LLONG_MAX, &max_ids) < 0) {
         return NULL;
     }
-    if (core_audit_ioctl("QUERY_BPF", fd, max_ids_obj) < 0) {
+    if (core_audit_ioctl(m, "QUERY_BPF", fd, max_ids_obj) < 0) {
         return NULL;
     }
     uint32_t *q = PyMem_Calloc(2 + (size_t)max_ids, sizeof(uint32_t));
@@ -1202,19 +1202,18 @@ static PyObject *
 core_ioctl_query_bpf(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int fd;
-    (void)m;
     if (core_nargs("QUERY_BPF", nargs, 1, 2) < 0 || core_fd(args[0], "fd", &fd) < 0) {
         return NULL;
     }
     if (nargs == 1 || PyLong_Check(args[1])) {
-        return core_query_bpf_ids(fd, nargs == 2 ? args[1] : NULL);
+        return core_query_bpf_ids(m, fd, nargs == 2 ? args[1] : NULL);
     }
     if (!PyObject_CheckBuffer(args[1])) {
         core_wrong_type("QUERY_BPF's second argument",
                         "an int (max_ids) or a writable perf_event_query_bpf buffer", args[1]);
         return NULL;
     }
-    return core_query_bpf_buffer(fd, args[1]);
+    return core_query_bpf_buffer(m, fd, args[1]);
 }
 
 PyDoc_STRVAR(core_ioctl_modify_attributes_doc,
@@ -1228,12 +1227,11 @@ core_ioctl_modify_attributes(PyObject *m, PyObject *const *args, Py_ssize_t narg
 {
     int fd, err;
     Py_buffer view;
-    (void)m;
     if (core_nargs("MODIFY_ATTRIBUTES", nargs, 2, 2) < 0 || core_fd(args[0], "fd", &fd) < 0 ||
         core_attr_buffer(args[1], "MODIFY_ATTRIBUTES", &view) < 0) {
         return NULL;
     }
-    if (core_audit_ioctl("MODIFY_ATTRIBUTES", fd, args[1]) < 0) {
+    if (core_audit_ioctl(m, "MODIFY_ATTRIBUTES", fd, args[1]) < 0) {
         PyBuffer_Release(&view);
         return NULL;
     }
@@ -1742,7 +1740,7 @@ core_self_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     perfsys_state *st = get_state(module);
-    if (perfsys_audit("perfsys.SelfCounter", "iK", fd, (unsigned long long)rf) < 0) {
+    if (perfsys_audit(st, "perfsys.SelfCounter", "iK", fd, (unsigned long long)rf) < 0) {
         return NULL;
     }
     long ps = sysconf(_SC_PAGESIZE);
@@ -2145,6 +2143,7 @@ core_exec(PyObject *m, perfsys_state *st)
         core_add_type(m, "SelfCounter", st->core.self_counter_type) < 0) {
         return -1;
     }
+    st->core.sys_audit = Py_XNewRef(PySys_GetObject("audit"));
     st->core.str_rdpmc = PyUnicode_InternFromString("rdpmc");
     st->core.str_read = PyUnicode_InternFromString("read");
     if (st->core.str_rdpmc == NULL || st->core.str_read == NULL) {
@@ -2160,6 +2159,7 @@ core_traverse(core_state *s, visitproc visit, void *arg)
     Py_VISIT(s->group_member_type);
     Py_VISIT(s->group_values_type);
     Py_VISIT(s->self_counter_type);
+    Py_VISIT(s->sys_audit);
     return 0;
 }
 
@@ -2172,6 +2172,7 @@ core_clear(core_state *s)
     Py_CLEAR(s->self_counter_type);
     Py_CLEAR(s->str_rdpmc);
     Py_CLEAR(s->str_read);
+    Py_CLEAR(s->sys_audit);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -4301,7 +4302,8 @@ ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pa
         }
     }
     if (!testing) {
-        if (perfsys_audit("perfsys.RingBuffer", "innO", fd, data_pages, aux_pages,
+        if (perfsys_audit((perfsys_state *)PyType_GetModuleState(type), "perfsys.RingBuffer",
+                          "innO", fd, data_pages, aux_pages,
                           overwrite ? Py_True : Py_False) < 0) {
             return NULL;
         }

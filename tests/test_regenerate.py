@@ -103,3 +103,16 @@ def test_regeneration_is_deterministic(tmp_path: Path) -> None:
     for text in runs[0].values():
         assert str(tmp_path) not in text and str(ROOT) not in text
         assert "/site-packages/" not in text
+
+
+def test_abi_header_needs_no_perf_event_h() -> None:
+    """The C file builds against any kernel's headers: the generated header includes
+    only <linux/ioctl.h> and <linux/types.h>, which every UAPI has, and refuses to
+    stand beside <linux/perf_event.h>."""
+    text = ABI_HEADER.read_text()
+    includes = [line.split()[1] for line in text.splitlines() if line.startswith("#include")]
+    assert includes == ["<linux/ioctl.h>", "<linux/types.h>"]
+    assert "#  error" in text and "_UAPI_LINUX_PERF_EVENT_H" in text
+    c_file = (ROOT / "src" / "_perfsys.c").read_text()
+    assert "linux/perf_event.h>" not in "".join(
+        line for line in c_file.splitlines() if line.startswith("#include"))

@@ -1,4 +1,8 @@
-"""Declares perfsys's one C extension; all metadata lives in pyproject.toml."""
+"""Declares perfsys's one C extension; all metadata lives in pyproject.toml.
+
+tools/build_wheels.py imports EXTENSION from here (run_name other than
+"__main__") to cross-compile the same sources with the same flags.
+"""
 
 import sysconfig
 
@@ -8,16 +12,17 @@ from setuptools import Extension, setup
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 LIMITED_API = not FREE_THREADED
 
-setup(
-    ext_modules=[
-        Extension(
-            "perfsys._perfsys",
-            sources=["src/_perfsys.c"],
-            depends=["src/_perfsys_abi.h", "src/_perfsys_records.h"],
-            define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
-            py_limited_api=LIMITED_API,
-            extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror"],
-        )
-    ],
-    options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},
+EXTENSION = Extension(
+    "perfsys._perfsys",
+    sources=["src/_perfsys.c"],
+    depends=["src/_perfsys_abi.h", "src/_perfsys_records.h"],
+    define_macros=[("Py_LIMITED_API", "0x030B0000")] if LIMITED_API else [],
+    py_limited_api=LIMITED_API,
+    extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Werror"],
 )
+
+if __name__ == "__main__":
+    setup(
+        ext_modules=[EXTENSION],
+        options={"bdist_wheel": {"py_limited_api": "cp311"}} if LIMITED_API else {},
+    )

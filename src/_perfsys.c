@@ -1684,7 +1684,7 @@ core_cycles(void)
    counters (mrs pmevcntr<n>_el0) are not read here: perfsys falls back to
    read(2) on aarch64. */
 #  define CORE_HAVE_RDPMC 0
-static inline uint64_t
+static inline __attribute__((unused)) uint64_t /* no user-space read uses it yet */
 core_cycles(void)
 {
     uint64_t v;
@@ -4156,10 +4156,14 @@ typedef struct {
     uint64_t records;              /* records handed out */
 } RingObject;
 
-static inline uint64_t *
+/* The header page's u64 fields lie at multiples of 8. Saying so lets 32-bit x86,
+   where a uint64_t is 4-aligned, do their atomic loads and stores inline. */
+typedef uint64_t ring_u64_t __attribute__((aligned(8)));
+
+static inline ring_u64_t *
 ring_u64(const RingObject *self, size_t offset)
 {
-    return (uint64_t *)(void *)(self->base + offset);
+    return (ring_u64_t *)(void *)(self->base + offset);
 }
 
 static inline uint64_t

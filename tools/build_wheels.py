@@ -82,9 +82,10 @@ PYCONFIG_SIZES = {
     "SIZEOF_WCHAR_T": ("wchar_t", "__SIZEOF_WCHAR_T__"),
     "SIZEOF_PID_T": ("pid_t", "__SIZEOF_INT__"),
     "SIZEOF_PTHREAD_KEY_T": ("pthread_key_t", "__SIZEOF_INT__"),
-    # glibc and musl: time_t and pthread_t are longs (32-bit glibc without
-    # _TIME_BITS=64, as CPython builds); off_t is 64-bit (_FILE_OFFSET_BITS=64).
-    "SIZEOF_TIME_T": ("time_t", "__SIZEOF_LONG__"),
+    # time_t: a long with glibc (32-bit without _TIME_BITS=64, as CPython builds),
+    # 64-bit with musl 1.2 everywhere; pthread_t is a long (glibc) or a pointer (musl);
+    # off_t is 64-bit (pyconfig.h's _FILE_OFFSET_BITS=64).
+    "SIZEOF_TIME_T": ("time_t", "PERFSYS_SIZEOF_TIME_T"),
     "SIZEOF_PTHREAD_T": ("pthread_t", "__SIZEOF_LONG__"),
     "SIZEOF_OFF_T": ("off_t", "8"),
     "SIZEOF__BOOL": ("_Bool", "1"),
@@ -218,6 +219,12 @@ def cross_include(interp: Interpreter, dest: Path) -> Path:
     for name, (_, value) in PYCONFIG_SIZES.items():
         lines.append(f"#define {name} {value}")
     lines += [
+        "#include <features.h> /* after pyconfig's feature macros: __GLIBC__, or musl */",
+        "#if defined(__GLIBC__)",
+        "#  define PERFSYS_SIZEOF_TIME_T __SIZEOF_LONG__",
+        "#else",
+        "#  define PERFSYS_SIZEOF_TIME_T 8",
+        "#endif",
         "#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__",
         "#  define WORDS_BIGENDIAN 1",
         "#  define DOUBLE_IS_BIG_ENDIAN_IEEE754 1",

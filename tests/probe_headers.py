@@ -6,7 +6,6 @@ import functools
 import os
 import platform
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,36 +25,46 @@ class Headers:
 
 
 def zig_headers() -> Headers | None:
-    if os.environ.get("PERFSYS_PROBE_HEADERS") == "system":
+    """The ziglang wheel's kernel headers, or a copy of its lib/libc/include folder named
+    by $PERFSYS_PROBE_HEADERS (where ziglang cannot be installed); "system" for none."""
+    where = os.environ.get("PERFSYS_PROBE_HEADERS", "")
+    if where == "system":
         return None
-    try:
-        import ziglang
-    except ImportError:
-        return None
-    from importlib.metadata import version
+    made_from = generated_from()
+    if where:
+        inc = Path(where)
+        linux = linux_version(inc / "any-linux-any")
+        origin = f"a copy of ziglang's headers, Linux {linux}"
+        pinned = made_from is not None and linux == made_from[0]
+    else:
+        try:
+            import ziglang
+        except ImportError:
+            return None
+        from importlib.metadata import version
 
-    inc = Path(ziglang.__file__).resolve().parent / "lib" / "libc" / "include"
+        inc = Path(ziglang.__file__).resolve().parent / "lib" / "libc" / "include"
+        have = version("ziglang")
+        origin = f"ziglang {have} headers, Linux {linux_version(inc / 'any-linux-any')}"
+        pinned = made_from is not None and have == made_from[1]
     arch = ZIG_ARCH.get(platform.machine())
     if arch is None or not (inc / f"{arch}-linux-any").is_dir():
         return None
-    have = version("ziglang")
     return Headers(
-        f"ziglang {have} headers, Linux {linux_version(inc / 'any-linux-any')} "
-        f"({inc / 'any-linux-any'})",
+        f"{origin} ({inc / 'any-linux-any'})",
         ["-I", str(inc / f"{arch}-linux-any"), "-I", str(inc / "any-linux-any")],
-        pinned=have == pinned_ziglang(),
+        pinned=pinned,
     )
 
 
-def pinned_ziglang() -> str:
-    """The ziglang version of the `regen` extra, whose headers made constants.py."""
-    with open(Path(__file__).resolve().parent.parent / "pyproject.toml", "rb") as f:
-        extras = tomllib.load(f)["project"]["optional-dependencies"]
-    for req in extras["regen"]:
-        name, _, want = req.partition("==")
-        if name.strip() == "ziglang":
-            return want.strip()
-    raise LookupError("pyproject.toml pins no ziglang in the regen extra")
+def generated_from() -> tuple[str, str] | None:
+    """(Linux version, ziglang version) of the headers that made constants.py, as its
+    first line says."""
+    import perfsys.constants
+
+    with open(perfsys.constants.__file__) as f:
+        m = re.search(r"of Linux ([\d.]+) \(ziglang ([\w.]+)\)", f.readline())
+    return (m.group(1), m.group(2)) if m else None
 
 
 def linux_version(include: Path) -> str:

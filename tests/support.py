@@ -31,9 +31,24 @@ from perfsys import constants as C
 PAGE = mmap.PAGESIZE
 TRACEFS = Path("/sys/kernel/tracing")
 DEVICES = Path("/sys/bus/event_source/devices")
-ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-"""The environment of a child Python that imports this checkout's perfsys."""
+DATA = Path(__file__).resolve().parent / "data"
+"""Inputs of the tests (C workloads), beside them."""
+ENV = {**os.environ, "PYTHONPATH": str(Path(perfsys.__file__).resolve().parent.parent)}
+"""The environment of a child Python that imports the perfsys under test (installed, or
+the one built in a source tree), whatever the working directory."""
+
+
+def source_tree(need: str) -> Path:
+    """The source tree these tests came with (a checkout or an unpacked sdist: the
+    folder above tests/ with pyproject.toml, src/, tools/ and examples/), or a skip
+    saying that `need` needs it: run from an installed wheel, they may have none."""
+    root = Path(__file__).resolve().parent.parent
+    if not all((root / p).exists() for p in ("pyproject.toml", "src/_perfsys.c", "tools")):
+        pytest.skip(f"{need} needs the source tree (pyproject.toml, src/, tools/, examples/ "
+                    f"beside tests/), and {root} is none: these tests run against an "
+                    f"installed perfsys", allow_module_level=True)
+    return root
+
 
 # read_format bits, short
 TE = C.PERF_FORMAT_TOTAL_TIME_ENABLED
@@ -142,7 +157,8 @@ def tracepoint_fields(name: str) -> dict[str, tuple[int, int, bool]]:
 
 def run_example(script: str, *args: str, timeout: float = 120) -> str:
     """The standard output of examples/<script> run with args; it must exit 0."""
-    return subprocess.run([sys.executable, str(ROOT / "examples" / script), *args], env=ENV,
+    path = source_tree(f"examples/{script}") / "examples" / script
+    return subprocess.run([sys.executable, str(path), *args], env=ENV,
                           capture_output=True, text=True, check=True, timeout=timeout).stdout
 
 

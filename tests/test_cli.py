@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import DEVICES, ENV, ROOT, TRACEFS, require_tracefs
+from support import DATA, DEVICES, ENV, TRACEFS, require_tracefs
 
 import perfsys
 from perfsys import constants as C
@@ -29,7 +29,7 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("gcc") is None:
         pytest.skip("no C compiler (gcc) to build the workload")
     exe = tmp_path_factory.mktemp("workload") / "touch_sleep"
-    subprocess.run(["gcc", "-O2", "-o", str(exe), str(ROOT / "tests/data/touch_sleep.c")],
+    subprocess.run(["gcc", "-O2", "-o", str(exe), str(DATA / "touch_sleep.c")],
                    check=True)
     return exe
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from support import source_tree
 
 import perfsys._perfsys as ext
 
@@ -84,7 +85,7 @@ def test_full_api_build(tmp_path: Path) -> None:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler on PATH")
-    root = Path(__file__).resolve().parent.parent
+    root = source_tree("the full-API build")
     pkg = tmp_path / "perfsys"
     shutil.copytree(root / "src" / "perfsys", pkg, ignore=shutil.ignore_patterns("*.so"))
     suffix = sysconfig.get_config_var("EXT_SUFFIX")

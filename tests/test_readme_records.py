@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from support import ROOT
+from support import source_tree
 
 import perfsys
 
@@ -14,7 +14,7 @@ TRAILER = ("sample_pid", "sample_tid", "sample_time", "sample_id", "sample_strea
 
 def readme_rows() -> list[tuple[list[str], list[str], list[str]]]:
     """(types, classes, fields) of each row of the README's record table."""
-    text = (ROOT / "README.md").read_text()
+    text = (source_tree("the README's record table") / "README.md").read_text()
     start = text.index("| `type` | class | fields after `type, misc` |")
     rows = []
     for line in text[start:].splitlines()[2:]:

@@ -18,7 +18,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import source_tree
+
+ROOT = source_tree("the regeneration checks")
 
 CONSTANTS = ROOT / "src" / "perfsys" / "constants.py"
 ABI_HEADER = ROOT / "src" / "_perfsys_abi.h"

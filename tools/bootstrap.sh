@@ -24,6 +24,7 @@ fi
 
 "$PY" -m pip install -q --disable-pip-version-check --upgrade "setuptools>=77" wheel
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test,regen,lint]'
-# The editable install builds the extension; this puts it beside the sources too,
-# so `python -m pytest` (pythonpath = src) and a plain `import perfsys` agree.
+# The editable install builds the extension and makes `import perfsys` (so the test
+# suite, from any directory) find the sources; this puts the extension beside them
+# too, so the tree also works as PYTHONPATH=src, without the install.
 "$PY" setup.py -q build_ext --inplace

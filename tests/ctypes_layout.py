@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -70,3 +71,14 @@ def ones_image(cls: Record, m: Member) -> bytes:
     obj = zeroed(cls)
     setattr(obj, m.name, (1 << m.bits) - 1)
     return bytes(obj)
+
+
+def bit_number(record: str, name: str) -> int:
+    """A bitfield's lowest bit, numbered within its storage unit as the C file's
+    masks number it (1 << n of the unit read as a native integer)."""
+    cls = records()[record]
+    m = member(cls, name)
+    assert m.bits is not None, f"{record}.{name} is not a bitfield"
+    unit = ones_image(cls, m)[m.offset:m.offset + m.size]
+    value = int.from_bytes(unit, sys.byteorder)
+    return (value & -value).bit_length() - 1

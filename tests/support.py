@@ -537,7 +537,7 @@ def parse_sample(data: bytes, sample_type: int) -> Sample:
 
     def u64() -> int:
         nonlocal off
-        (v,) = struct.unpack_from("<Q", data, off)
+        (v,) = struct.unpack_from("=Q", data, off)
         off += 8
         return int(v)
 
@@ -546,7 +546,7 @@ def parse_sample(data: bytes, sample_type: int) -> Sample:
     if sample_type & SAMPLE_IP:
         s.ip = u64()
     if sample_type & SAMPLE_TID:
-        s.pid, s.tid = struct.unpack_from("<II", data, off)
+        s.pid, s.tid = struct.unpack_from("=II", data, off)
         off += 8
     if sample_type & SAMPLE_TIME:
         s.time = u64()
@@ -557,7 +557,7 @@ def parse_sample(data: bytes, sample_type: int) -> Sample:
     if sample_type & SAMPLE_STREAM_ID:
         s.stream_id = u64()
     if sample_type & SAMPLE_CPU:
-        s.cpu, _res = struct.unpack_from("<II", data, off)
+        s.cpu, _res = struct.unpack_from("=II", data, off)
         off += 8
     if sample_type & SAMPLE_PERIOD:
         s.period = u64()
@@ -566,10 +566,10 @@ def parse_sample(data: bytes, sample_type: int) -> Sample:
     if sample_type & SAMPLE_CALLCHAIN:
         nr = u64()
         assert off + 8 * nr <= len(data), "callchain runs past the record"
-        s.callchain = list(struct.unpack_from(f"<{nr}Q", data, off))
+        s.callchain = list(struct.unpack_from(f"={nr}Q", data, off))
         off += 8 * nr
     if sample_type & SAMPLE_RAW:
-        (size,) = struct.unpack_from("<I", data, off)
+        (size,) = struct.unpack_from("=I", data, off)
         off += 4
         assert off + size <= len(data), "raw data runs past the record"
         s.raw = data[off : off + size]

@@ -13,7 +13,7 @@ import re
 import sys
 
 import pytest
-from ctypes_layout import member, records
+from ctypes_layout import bit_number, member, records
 
 from perfsys import _perfsys, constants
 
@@ -61,19 +61,6 @@ def test_the_checker_reads_every_form() -> None:
         expected("alignof(perf_event_attr)")
 
 
-def bit_number(record: str, name: str) -> int:
-    """A bitfield's lowest bit, numbered within its storage unit as the C file's
-    masks number it (1 << n of the unit read as a native integer)."""
-    from ctypes_layout import ones_image
-
-    cls = records()[record]
-    m = member(cls, name)
-    assert m.bits is not None, f"{record}.{name} is not a bitfield"
-    unit = ones_image(cls, m)[m.offset:m.offset + m.size]
-    value = int.from_bytes(unit, sys.byteorder)
-    return (value & -value).bit_length() - 1
-
-
 def test_abi_covers_what_the_module_uses() -> None:
     for name in ("PERF_RECORD_LOST", "PERF_SAMPLE_IP", "PERF_FORMAT_LOST",
                  "sizeof(perf_event_header)", "sizeof(perf_branch_entry)",
@@ -101,8 +88,15 @@ def test_abi_bit(name: str) -> None:
 
 
 def test_bit_number_reads_the_layout() -> None:
-    assert bit_number("perf_event_attr", "disabled") == 0
-    assert bit_number("perf_event_attr", "exclude_kernel") == 5
-    assert bit_number("perf_event_attr", "precise_ip") == 15
-    assert bit_number("perf_event_mmap_page", "cap_user_rdpmc") == 2
+    def native(declared: int, width: int) -> int:
+        """The lowest bit, in a u64 read natively, of a bitfield declared `declared`
+        bits into it: C allocates bitfields from the low end on little-endian
+        machines, from the high end on big-endian ones."""
+        return declared if sys.byteorder == "little" else 64 - declared - width
+
+    assert bit_number("perf_event_attr", "disabled") == native(0, 1)
+    assert bit_number("perf_event_attr", "exclude_kernel") == native(5, 1)
+    assert bit_number("perf_event_attr", "precise_ip") == native(15, 2)
+    assert bit_number("perf_event_mmap_page", "cap_user_rdpmc") == native(2, 1)
+    # declared once per byte order in the header, so as to be bit 33 on either
     assert bit_number("perf_mem_data_src", "mem_lvl_num") == 33

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ctypes_layout import Member, c_keyword, members, ones_image, records
+from ctypes_layout import Member, bit_number, c_keyword, members, ones_image, records
 from probe_headers import headers
 
 import perfsys
@@ -382,13 +382,13 @@ def test_perf_event_attr_constructor() -> None:
 def test_anonymous_members_alias() -> None:
     attr = perfsys.perf_event_attr()
     attr.aux_pause = 1
-    assert attr.aux_action == 2
+    assert attr.aux_action == 1 << bit_number("perf_event_attr", "aux_pause")
     attr.wakeup_watermark = 4096
     assert attr.wakeup_events == 4096
     attr.probe_offset = 5
     assert (attr.bp_len, attr.kprobe_addr, attr.config2) == (5, 5, 5)
     page = perfsys.perf_event_mmap_page()
-    page.capabilities = 1 << 2
+    page.capabilities = 1 << bit_number("perf_event_mmap_page", "cap_user_rdpmc")
     assert (page.cap_user_rdpmc, page.cap_bit0, page.cap_user_time) == (1, 0, 0)
     src = perfsys.perf_mem_data_src(val=constants.PERF_MEM_OP_LOAD << constants.PERF_MEM_OP_SHIFT)
     assert src.mem_op == constants.PERF_MEM_OP_LOAD

@@ -23,7 +23,7 @@ def test_decode_read_never_reads_past_the_data(read_format: int, data: bytes) ->
     except ValueError:
         return
     assert read_format & ~KNOWN == 0
-    words = struct.unpack(f"<{len(data) // 8}Q", data)
+    words = struct.unpack(f"={len(data) // 8}Q", data)
     if read_format & C.PERF_FORMAT_GROUP:
         assert isinstance(r, perfsys.GroupValues)
         assert len(r.values) == words[0]
@@ -44,7 +44,7 @@ def test_group_blocks_round_trip(members: list[tuple[int, int, int]], enabled: i
     words = [len(members)] + ([enabled] if te else []) + ([running] if tr else [])
     for value, ident, n in members:
         words += [value] + ([ident] if has_id else []) + ([n] if lost else [])
-    g = perfsys.decode_read(rf, struct.pack(f"<{len(words)}Q", *words))
+    g = perfsys.decode_read(rf, struct.pack(f"={len(words)}Q", *words))
     assert g.time_enabled == (enabled if te else None)
     assert g.time_running == (running if tr else None)
     assert g.values == tuple((v, i if has_id else None, n if lost else None)

@@ -324,6 +324,6 @@ def test_argument_checks() -> None:
         with pytest.raises(ValueError):
             ioctls.QUERY_BPF(fd, -1)
         with pytest.raises(ValueError, match="room for 1 ids"):
-            ioctls.QUERY_BPF(fd, bytearray(struct.pack("<II", 2, 0) + bytes(4)))
+            ioctls.QUERY_BPF(fd, bytearray(struct.pack("=II", 2, 0) + bytes(4)))
         with pytest.raises(TypeError):
             ioctls.QUERY_BPF(fd, "x")  # type: ignore[call-overload]

@@ -99,7 +99,7 @@ def test_keywords() -> None:
 
 def test_attr_as_bytearray_with_size_zero_means_ver0() -> None:
     raw = bytearray(64)
-    struct.pack_into("<IIQ", raw, 0, C.PERF_TYPE_SOFTWARE, 0, C.PERF_COUNT_SW_DUMMY)
+    struct.pack_into("=IIQ", raw, 0, C.PERF_TYPE_SOFTWARE, 0, C.PERF_COUNT_SW_DUMMY)
     fd = perfsys.perf_event_open(raw, 0, -1)
     os.close(fd)
 
@@ -107,7 +107,7 @@ def test_attr_as_bytearray_with_size_zero_means_ver0() -> None:
 @pytest.mark.parametrize("size", [64, 72, 80, 96, 104, 112, 120, 128])
 def test_every_older_attr_size_is_accepted(size: int) -> None:
     raw = bytearray(size)  # PERF_ATTR_SIZE_VER0..VER8: the kernel zero-fills the rest
-    struct.pack_into("<IIQ", raw, 0, C.PERF_TYPE_SOFTWARE, size, C.PERF_COUNT_SW_PAGE_FAULTS)
+    struct.pack_into("=IIQ", raw, 0, C.PERF_TYPE_SOFTWARE, size, C.PERF_COUNT_SW_PAGE_FAULTS)
     fd = perfsys.perf_event_open(raw, 0, -1)
     try:
         touch_pages(10)
@@ -120,7 +120,7 @@ def test_attr_too_short() -> None:
     with pytest.raises(ValueError, match="holds 63 bytes, fewer than PERF_ATTR_SIZE_VER0"):
         perfsys.perf_event_open(bytearray(63), 0, -1)
     raw = bytearray(100)
-    struct.pack_into("<II", raw, 0, C.PERF_TYPE_SOFTWARE, 120)
+    struct.pack_into("=II", raw, 0, C.PERF_TYPE_SOFTWARE, 120)
     with pytest.raises(ValueError, match=r"attr\.size is 120 but the buffer holds only 100"):
         perfsys.perf_event_open(raw, 0, -1)
 
@@ -138,11 +138,11 @@ def test_attr_must_be_a_writable_buffer() -> None:
 
 def test_e2big_reports_the_size_the_kernel_wrote_back() -> None:
     raw = bytearray(4096)
-    struct.pack_into("<IIQ", raw, 0, C.PERF_TYPE_SOFTWARE, 4096, C.PERF_COUNT_SW_DUMMY)
+    struct.pack_into("=IIQ", raw, 0, C.PERF_TYPE_SOFTWARE, 4096, C.PERF_COUNT_SW_DUMMY)
     raw[4000] = 1  # a field no kernel has
     with pytest.raises(OSError) as e:
         perfsys.perf_event_open(raw, 0, -1)
-    written = struct.unpack_from("<I", raw, 4)[0]
+    written = struct.unpack_from("=I", raw, 4)[0]
     assert e.value.errno == errno.E2BIG
     assert C.PERF_ATTR_SIZE_VER0 < written < 4096
     assert f"attr.size was 4096; this kernel's perf_event_attr is {written} bytes" in str(e.value)

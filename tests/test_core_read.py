@@ -91,7 +91,7 @@ def test_every_read_format(rf: int) -> None:
         raw = bytes(buf[:n])
         again = perfsys.decode_read(rf, raw)
     assert type(got) is type(again)
-    words = struct.unpack(f"<{n // 8}Q", raw)
+    words = struct.unpack(f"={n // 8}Q", raw)
     te, tr, has_id, lost = (bool(rf & b) for b in (TE, TR, ID, LOST))
     if rf & GROUP:
         assert words[0] == 1 == len(again.values)
@@ -120,14 +120,14 @@ def test_read_format_mismatch_is_valueerror() -> None:
 
 
 def test_decode_read_rejects_short_and_long_data() -> None:
-    block = struct.pack("<QQ", 5, 7)
+    block = struct.pack("=QQ", 5, 7)
     assert perfsys.decode_read(TE, block) == (5, 7, None, None, None)
     with pytest.raises(ValueError, match="needs 16 bytes"):
         perfsys.decode_read(TE, block[:15])
     with pytest.raises(ValueError, match="describes 8 bytes here, data holds 16"):
         perfsys.decode_read(0, block)
     with pytest.raises(ValueError, match="says 1000 members"):
-        perfsys.decode_read(GROUP, struct.pack("<QQQ", 1000, 1, 2))
+        perfsys.decode_read(GROUP, struct.pack("=QQQ", 1000, 1, 2))
     with pytest.raises(TypeError):
         perfsys.decode_read(0, "not bytes")  # type: ignore[arg-type]
 

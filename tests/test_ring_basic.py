@@ -95,14 +95,14 @@ def _put(ring: perfsys.RingBuffer, pos: int, data: bytes) -> None:
 def _set_u64(ring: perfsys.RingBuffer, offset: int, value: int) -> None:
     mv = memoryview(ring)
     try:
-        mv[offset : offset + 8] = struct.pack("<Q", value)
+        mv[offset : offset + 8] = struct.pack("=Q", value)
     finally:
         mv.release()
 
 
 def _record(rtype: int, body: bytes, misc: int = 0) -> bytes:
     assert len(body) % 8 == 0
-    return struct.pack("<IHH", rtype, misc, 8 + len(body)) + body
+    return struct.pack("=IHH", rtype, misc, 8 + len(body)) + body
 
 
 # -- construction ---------------------------------------------------------------------
@@ -384,7 +384,7 @@ def test_record_wrapping_past_the_end(ring: perfsys.RingBuffer, split: int) -> N
 )
 def test_corrupt_record_sizes(ring: perfsys.RingBuffer, size: int, why: str) -> None:
     good = _record(1, b"\0" * 8)
-    bad = struct.pack("<IHH", 9, 0, size % 65536) + b"\0" * 24
+    bad = struct.pack("=IHH", 9, 0, size % 65536) + b"\0" * 24
     _put(ring, 0, good + bad)
     _set_u64(ring, HEAD, len(good) + len(bad))
     # The good record comes out; the ring stops before the bad one.
@@ -399,7 +399,7 @@ def test_corrupt_record_sizes(ring: perfsys.RingBuffer, size: int, why: str) -> 
 
 
 def test_record_larger_than_data_area(ring: perfsys.RingBuffer) -> None:
-    bad = struct.pack("<IHH", 9, 0, 65528)
+    bad = struct.pack("=IHH", 9, 0, 65528)
     _put(ring, 0, bad)
     _set_u64(ring, HEAD, ring.data_size)
     with pytest.raises(ValueError, match="past data_head"):
@@ -428,10 +428,10 @@ def test_head_too_far_ahead(ring: perfsys.RingBuffer) -> None:
 
 def test_lost_accounting(ring: perfsys.RingBuffer) -> None:
     blob = (
-        _record(RECORD_LOST, struct.pack("<QQ", 7, 30))
+        _record(RECORD_LOST, struct.pack("=QQ", 7, 30))
         + _record(9, b"")
-        + _record(RECORD_LOST, struct.pack("<QQ", 7, 12))
-        + _record(13, struct.pack("<Q", 5))  # PERF_RECORD_LOST_SAMPLES
+        + _record(RECORD_LOST, struct.pack("=QQ", 7, 12))
+        + _record(13, struct.pack("=Q", 5))  # PERF_RECORD_LOST_SAMPLES
     )
     _put(ring, 0, blob)
     _set_u64(ring, HEAD, len(blob))
@@ -456,8 +456,8 @@ def test_fuzz_never_crashes(
 ) -> None:
     with memoryview(ring) as mv:
         mv[PAGE : PAGE + len(data)] = data
-        mv[HEAD : HEAD + 8] = struct.pack("<Q", head)
-        mv[TAIL : TAIL + 8] = struct.pack("<Q", (head - tail_back) % 2**64)
+        mv[HEAD : HEAD + 8] = struct.pack("=Q", head)
+        mv[TAIL : TAIL + 8] = struct.pack("=Q", (head - tail_back) % 2**64)
     for _ in range(3):
         try:
             recs = ring.read(max_records=max_records)
@@ -550,7 +550,7 @@ def test_no_leaks_across_many_rings_and_reads(fd: int) -> None:
     def fill_and_read() -> None:
         with memoryview(ring) as mv:
             mv[PAGE : PAGE + len(blob)] = blob
-            mv[HEAD : HEAD + 16] = struct.pack("<QQ", len(blob), 0)
+            mv[HEAD : HEAD + 16] = struct.pack("=QQ", len(blob), 0)
         assert len(ring.read()) == 50
 
     for _ in range(50):

@@ -152,7 +152,7 @@ def test_tracepoint_raw_payload_matches_format() -> None:
 
     def field(raw: bytes, name: str) -> int:
         off, size, signed = fields[name]
-        return int.from_bytes(raw[off : off + size], "little", signed=signed)
+        return int.from_bytes(raw[off : off + size], sys.byteorder, signed=signed)
 
     for s in samples:
         assert s.raw is not None
@@ -208,11 +208,11 @@ def test_lost_records_when_the_reader_falls_behind() -> None:
             samples = sum(r.type == RECORD_SAMPLE for r in recs)
             lost_recs = [r for r in recs if r.type == RECORD_LOST]
             assert lost_recs
-            ident, lost = struct.unpack_from("<QQ", lost_recs[0].data)
+            ident, lost = struct.unpack_from("=QQ", lost_recs[0].data)
             assert ident == ioctls.ID(fd)
             assert lost > 0
             assert ring.lost_records == len(lost_recs)
-            assert ring.lost == sum(struct.unpack_from("<QQ", r.data)[1] for r in lost_recs)
+            assert ring.lost == sum(struct.unpack_from("=QQ", r.data)[1] for r in lost_recs)
             assert samples + ring.lost == 1010
             assert samples < 1010
     finally:
@@ -314,10 +314,10 @@ def test_two_events_share_one_ring_through_set_output() -> None:
     finally:
         os.close(fd2)
         os.close(fd1)
-    by_id = Counter(struct.unpack_from("<Q", r.data)[0] for r in raw)
+    by_id = Counter(struct.unpack_from("=Q", r.data)[0] for r in raw)
     assert by_id == {id1: 10, id2: 7}
     for r in raw:
-        s = parse_sample(r.data, st1 if struct.unpack_from("<Q", r.data)[0] == id1 else st2)
+        s = parse_sample(r.data, st1 if struct.unpack_from("=Q", r.data)[0] == id1 else st2)
         assert s.tid == threading.get_native_id()
     assert Counter(r.identifier for r in decoded) == {id1: 10, id2: 7}
     for r in decoded:
@@ -361,21 +361,21 @@ def test_task_records_of_an_inherited_child() -> None:
         for fd in fds:
             os.close(fd)
     me = os.getpid()
-    forks = [struct.unpack_from("<IIIIQ", r.data) for r in recs if r.type == RECORD_FORK]
+    forks = [struct.unpack_from("=IIIIQ", r.data) for r in recs if r.type == RECORD_FORK]
     child_pids = {pid for pid, ppid, tid, ptid, _t in forks if ppid == me and pid == tid}
     assert child_pids, forks
     (pid,) = child_pids if len(child_pids) == 1 else (max(child_pids),)
     comms = [
         (r, read_cstring(r.data, 8))
         for r in recs
-        if r.type == RECORD_COMM and struct.unpack_from("<I", r.data)[0] == pid
+        if r.type == RECORD_COMM and struct.unpack_from("=I", r.data)[0] == pid
     ]
     assert any(name == "true" and r.misc & MISC_COMM_EXEC for r, name in comms), comms
     mmaps = []
     for r in recs:
         if r.type != RECORD_MMAP2:
             continue
-        mpid, mtid, addr, length, _pgoff = struct.unpack_from("<IIQQQ", r.data)
+        mpid, mtid, addr, length, _pgoff = struct.unpack_from("=IIQQQ", r.data)
         if mpid == pid:
             assert mtid == pid
             mmaps.append((addr, length, read_cstring(r.data, 64)))
@@ -384,7 +384,7 @@ def test_task_records_of_an_inherited_child() -> None:
     true_path = os.path.realpath("/bin/true")
     assert any(os.path.realpath(name) == true_path for _a, _l, name in mmaps), mmaps
     assert all(length > 0 for _a, length, _n in mmaps)
-    exits = [struct.unpack_from("<IIIIQ", r.data) for r in recs if r.type == RECORD_EXIT]
+    exits = [struct.unpack_from("=IIIIQ", r.data) for r in recs if r.type == RECORD_EXIT]
     assert any(e[0] == pid and e[1] == me for e in exits), exits
     fork_time = next(t for p, _pp, _t2, _pt, t in forks if p == pid)
     exit_time = next(e[4] for e in exits if e[0] == pid)

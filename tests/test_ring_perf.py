@@ -103,7 +103,7 @@ def _perf_samples(program: Path, tmp: Path) -> tuple[int, list[Sample]]:
             hm = re.match(r"\.\s+[0-9a-f]{4}:\s+((?:[0-9a-f]{2} )+)", line)
             if hm:
                 hexbytes += bytes.fromhex(hm.group(1))
-        if len(hexbytes) >= 8 and int.from_bytes(hexbytes[0:4], "little") == RECORD_SAMPLE:
+        if len(hexbytes) >= 8 and int.from_bytes(hexbytes[0:4], sys.byteorder) == RECORD_SAMPLE:
             samples.append(parse_sample(bytes(hexbytes[8:]), sample_type))
     return sample_type, samples
 
@@ -154,7 +154,7 @@ def test_same_samples_as_perf(program: Path, tmp_path: Path) -> None:
     def field(raw: bytes | None, name: str) -> int:
         assert raw is not None
         off, size, signed = fields[name]
-        return int.from_bytes(raw[off : off + size], "little", signed=signed)
+        return int.from_bytes(raw[off : off + size], sys.byteorder, signed=signed)
 
     def deterministic(s: Sample) -> tuple[object, ...]:
         # Fixed across runs: the tracepoint's common_type and syscall number, the

@@ -200,6 +200,95 @@ rd_u16(const unsigned char *p)
     return v;
 }
 
+/* Mappings and fork(). The kernel does not copy a perf mapping into a child
+   (VM_DONTCOPY), so an object made before fork() would read unmapped memory in
+   the child. Every perf mapping is listed here; in the child, an atfork handler
+   puts private zero pages where each one was (so a memoryview exported before
+   the fork reads zeros instead of faulting) and bumps the generation, and each
+   object refuses to work once its generation is not the current one. */
+#include <pthread.h>
+
+typedef struct perfsys_mapping {
+    void *addr;                      /* NULL: not mapped */
+    size_t len;
+    struct perfsys_mapping *prev, *next;
+} perfsys_mapping;
+
+static perfsys_mapping perfsys_maps = {NULL, 0, &perfsys_maps, &perfsys_maps};
+static pthread_mutex_t perfsys_maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t perfsys_atfork_once = PTHREAD_ONCE_INIT;
+static unsigned long perfsys_generation;   /* changed only in a new child */
+
+static void
+perfsys_atfork_prepare(void)
+{
+    pthread_mutex_lock(&perfsys_maps_lock);
+}
+
+static void
+perfsys_atfork_parent(void)
+{
+    pthread_mutex_unlock(&perfsys_maps_lock);
+}
+
+static void
+perfsys_atfork_child(void)
+{
+    perfsys_generation++;
+    for (perfsys_mapping *m = perfsys_maps.next; m != &perfsys_maps; m = m->next) {
+        (void)mmap(m->addr, m->len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    }
+    pthread_mutex_unlock(&perfsys_maps_lock);
+}
+
+static void
+perfsys_atfork_register(void)
+{
+    (void)pthread_atfork(perfsys_atfork_prepare, perfsys_atfork_parent, perfsys_atfork_child);
+}
+
+/* List a mapping just made. */
+static void
+perfsys_map_add(perfsys_mapping *m, void *addr, size_t len)
+{
+    m->addr = addr;
+    m->len = len;
+    pthread_mutex_lock(&perfsys_maps_lock);
+    m->next = &perfsys_maps;
+    m->prev = perfsys_maps.prev;
+    perfsys_maps.prev->next = m;
+    perfsys_maps.prev = m;
+    pthread_mutex_unlock(&perfsys_maps_lock);
+}
+
+/* Unmap and unlist (nothing if not mapped): the perf mapping in the process
+   that made it, the zero pages standing in for it in a child. */
+static void
+perfsys_map_remove(perfsys_mapping *m)
+{
+    if (m->addr == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&perfsys_maps_lock);
+    m->prev->next = m->next;
+    m->next->prev = m->prev;
+    pthread_mutex_unlock(&perfsys_maps_lock);
+    munmap(m->addr, m->len);
+    m->addr = NULL;
+}
+
+/* ValueError for an object used in a child of the process that mapped it. */
+static int
+perfsys_forked_error(const char *type)
+{
+    PyErr_Format(PyExc_ValueError,
+                 "this %s was mapped before fork(): the kernel does not copy perf "
+                 "mappings into a child; make a new %s in this process",
+                 type, type);
+    return -1;
+}
+
 /* ------------------------------------------------------------------------- */
 /* 4. section "core"                                                          */
 /* ------------------------------------------------------------------------- */
@@ -1701,6 +1790,8 @@ typedef struct {
     PyObject_HEAD
     void *page;          /* the mmap'ed header page; NULL once closed */
     size_t page_size;
+    perfsys_mapping map; /* the page, listed for fork() */
+    unsigned long generation; /* perfsys_generation when mapped */
     int fd;              /* borrowed: the caller owns and closes it */
     uint64_t read_format;
     PyObject *path_rdpmc; /* "rdpmc" */
@@ -1713,6 +1804,9 @@ core_self_check(core_self_counter *self)
     if (self->page == NULL) {
         PyErr_SetString(PyExc_ValueError, "I/O operation on closed SelfCounter");
         return -1;
+    }
+    if (self->generation != perfsys_generation) {
+        return perfsys_forked_error("SelfCounter");
     }
     return 0;
 }
@@ -1764,6 +1858,8 @@ core_self_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     self->page = page;
     self->page_size = page_size;
+    perfsys_map_add(&self->map, page, page_size);
+    self->generation = perfsys_generation;
     self->fd = fd;
     self->read_format = rf;
     self->path_rdpmc = Py_NewRef(st->core.str_rdpmc);
@@ -1775,9 +1871,8 @@ static void
 core_self_unmap(core_self_counter *self)
 {
     if (self->page != NULL) {
-        void *page = self->page;
         self->page = NULL;
-        munmap(page, self->page_size);
+        perfsys_map_remove(&self->map);
     }
 }
 
@@ -4143,6 +4238,8 @@ typedef struct {
     unsigned char *data;           /* base + page_size */
     unsigned char *aux_base;       /* NULL when no AUX area */
     size_t aux_map_size;
+    perfsys_mapping map, aux_map;  /* both areas, listed for fork() */
+    unsigned long generation;      /* perfsys_generation when mapped */
     uint64_t aux_offset;
     int overwrite;
     int testing;                   /* a memfd laid out like a ring (RingBuffer._testing) */
@@ -4190,6 +4287,9 @@ ring_check_open(RingObject *self)
     if (self->base == NULL) {
         PyErr_SetString(PyExc_ValueError, "I/O operation on closed RingBuffer");
         return -1;
+    }
+    if (self->generation != perfsys_generation) {
+        return perfsys_forked_error("RingBuffer");
     }
     return 0;
 }
@@ -4244,15 +4344,11 @@ ring_check_perf_fd(int fd)
 static void
 ring_release_resources(RingObject *self)
 {
-    if (self->aux_base != NULL) {
-        munmap(self->aux_base, self->aux_map_size);
-        self->aux_base = NULL;
-    }
-    if (self->base != NULL) {
-        munmap(self->base, self->map_size);
-        self->base = NULL;
-        self->data = NULL;
-    }
+    self->aux_base = NULL;
+    perfsys_map_remove(&self->aux_map);
+    self->base = NULL;
+    self->data = NULL;
+    perfsys_map_remove(&self->map);
     if (self->fd >= 0) {
         int fd = self->fd;
         self->fd = -1;
@@ -4370,6 +4466,8 @@ ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pa
     }
     self->base = p;
     self->data = self->base + page_size;
+    perfsys_map_add(&self->map, p, self->map_size);
+    self->generation = perfsys_generation;
     if (testing) {
         *ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, data_offset)) = page_size;
         *ring_u64(self, PERFSYS_OFFSETOF(perf_event_mmap_page, data_size)) = self->data_size;
@@ -4389,6 +4487,7 @@ ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pa
             goto error;
         }
         self->aux_base = a;
+        perfsys_map_add(&self->aux_map, a, aux_size);
     }
     return (PyObject *)self;
 
@@ -5280,6 +5379,7 @@ static int
 perfsys_exec(PyObject *m)
 {
     perfsys_state *st = get_state(m);
+    (void)pthread_once(&perfsys_atfork_once, perfsys_atfork_register);
     if (core_exec(m, st) < 0 || decode_exec(m, st) < 0 || ring_exec(m, st) < 0) {
         return -1;
     }

@@ -478,6 +478,41 @@ core_fd(PyObject *obj, const char *what, int *out)
     return 0;
 }
 
+/* Is `fd` a perf event? /proc/self/fd names what it is; where /proc is not
+   mounted, only a perf event answers PERF_EVENT_IOC_ID. Returns 0 if it is; -1
+   with ValueError set if it is some other kind of file, or OSError (EBADF, with
+   `call` in the message) if it is not open. */
+static int
+core_check_perf_fd(int fd, const char *call)
+{
+    char path[64];
+    char target[256];
+    static const char want[] = "anon_inode:[perf_event]";
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    if (n >= 0) {
+        target[n] = '\0';
+        if (strcmp(target, want) == 0) {
+            return 0;
+        }
+        PyErr_Format(PyExc_ValueError,
+                     "fd %d is not a perf event file descriptor (it is %s)", fd, target);
+        return -1;
+    }
+    uint64_t id;
+    if (ioctl(fd, PERF_EVENT_IOC_ID, &id) == 0) {
+        return 0;
+    }
+    if (errno == EBADF) {
+        char c[96];
+        snprintf(c, sizeof(c), "%s(%d)", call, fd);
+        core_raise_oserror(EBADF, c, "the fd is not open");
+        return -1;
+    }
+    PyErr_Format(PyExc_ValueError, "fd %d is not a perf event file descriptor", fd);
+    return -1;
+}
+
 /* An int in [lo, hi]; out of range is OverflowError when it does not fit the
    C type at all and ValueError otherwise. */
 static int
@@ -1835,6 +1870,9 @@ core_self_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     perfsys_state *st = get_state(module);
     if (perfsys_audit(st, "perfsys.SelfCounter", "iK", fd, (unsigned long long)rf) < 0) {
+        return NULL;
+    }
+    if (core_check_perf_fd(fd, "SelfCounter") < 0) {
         return NULL;
     }
     long ps = sysconf(_SC_PAGESIZE);
@@ -4318,29 +4356,6 @@ is_power_of_two(Py_ssize_t n)
     return n > 0 && (n & (n - 1)) == 0;
 }
 
-/* Is `fd` a perf event? /proc/self/fd tells; where /proc is not mounted the
-   check is skipped and the kernel's mmap decides. Returns 0 if it is or cannot
-   be told, -1 with ValueError set if it is some other kind of file. */
-static int
-ring_check_perf_fd(int fd)
-{
-    char path[64];
-    char target[256];
-    static const char want[] = "anon_inode:[perf_event]";
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(path, target, sizeof(target) - 1);
-    if (n < 0) {
-        return 0;
-    }
-    target[n] = '\0';
-    if (strcmp(target, want) != 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "fd %d is not a perf event file descriptor (it is %s)", fd, target);
-        return -1;
-    }
-    return 0;
-}
-
 static void
 ring_release_resources(RingObject *self)
 {
@@ -4407,7 +4422,7 @@ ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pa
                           overwrite ? Py_True : Py_False) < 0) {
             return NULL;
         }
-        if (ring_check_perf_fd(fd) < 0) {
+        if (core_check_perf_fd(fd, "RingBuffer") < 0) {
             return NULL;
         }
     }

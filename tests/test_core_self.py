@@ -103,9 +103,8 @@ def test_bad_arguments() -> None:
         perfsys.SelfCounter("3")  # type: ignore[arg-type]
     r, w = os.pipe()
     try:
-        with pytest.raises(OSError) as e:
+        with pytest.raises(ValueError, match="not a perf event"):
             perfsys.SelfCounter(r)
-        assert e.value.errno == errno.ENODEV
     finally:
         os.close(r)
         os.close(w)

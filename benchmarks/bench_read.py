@@ -6,7 +6,8 @@ Opens one task-clock counter on this thread and reads it N times per run (best
 of R runs) through each path, side by side in one run; the C floor opens the
 same counter on its own thread and reads it in a loop compiled here with cc. With variants (the
 default, needs cc and the Python headers), the extension is also compiled with
-the full API and with the GIL released around read(2), and each is loaded as a
+the full API and with the GIL held around read(2) (what the reads did before they
+released it), and each is loaded as a
 separate module instance and timed the same way.
 """
 
@@ -158,7 +159,7 @@ def main() -> None:
             limited = ["-DPy_LIMITED_API=0x030B0000"]
             for name, defines in [
                 ("full API build", []),
-                ("limited API, GIL released", [*limited, "-DPERFSYS_READ_RELEASES_GIL=1"]),
+                ("limited API, GIL held", [*limited, "-DPERFSYS_READ_RELEASES_GIL=0"]),
             ]:
                 mod = build_variant(tmp, name.replace(" ", "_").replace(",", ""), defines)
                 if mod is None:

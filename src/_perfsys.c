@@ -513,6 +513,37 @@ core_check_perf_fd(int fd, const char *call)
     return -1;
 }
 
+/* Descriptors checked to be perf events (core_check_perf_fd) before their first
+   read, by number: 1 once checked, or once perf_event_open returned it. A read
+   that fails forgets its number, and so does RingBuffer when it closes its own;
+   a number the caller closed and reused for another file is caught only when a
+   read of it fails (which the GIL, released around the read, makes harmless to
+   the other threads). */
+#define CORE_FD_CACHE 4096
+static unsigned char core_counter_fds[CORE_FD_CACHE];
+
+static void
+core_counter_fd_mark(int fd, unsigned char is_counter)
+{
+    if ((unsigned)fd < CORE_FD_CACHE) {
+        __atomic_store_n(&core_counter_fds[fd], is_counter, __ATOMIC_RELAXED);
+    }
+}
+#define core_counter_fd_forget(fd) core_counter_fd_mark((fd), 0)
+
+static int
+core_counter_fd(int fd, const char *call)
+{
+    if ((unsigned)fd < CORE_FD_CACHE && __atomic_load_n(&core_counter_fds[fd], __ATOMIC_RELAXED)) {
+        return 0;
+    }
+    if (core_check_perf_fd(fd, call) < 0) {
+        return -1;
+    }
+    core_counter_fd_mark(fd, 1);
+    return 0;
+}
+
 /* An int in [lo, hi]; out of range is OverflowError when it does not fit the
    C type at all and ValueError otherwise. */
 static int
@@ -900,6 +931,7 @@ core_perf_event_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         return core_raise_oserror(err, call, detail);
     }
     PyBuffer_Release(&view);
+    core_counter_fd_mark((int)fd, 1);
     return PyLong_FromLong(fd);
 }
 
@@ -1553,11 +1585,12 @@ core_decode_read_format(perfsys_state *st, uint64_t rf, const unsigned char *buf
     return core_struct(st->core.group_values_type, g, 3);
 }
 
-/* read(2) of a counter, EINTR retried after signal handlers ran. The GIL is
-   kept: reading a counter does not block, and dropping and retaking the GIL
-   would cost more than the read itself (see the README's "GIL"). */
+/* read(2) of a counter, EINTR retried after signal handlers ran, with the GIL
+   released: a counter's read does not block, but a descriptor number that was a
+   counter when perfsys checked it may since have been closed and taken by a pipe
+   (see the README's "GIL"). */
 #ifndef PERFSYS_READ_RELEASES_GIL
-#  define PERFSYS_READ_RELEASES_GIL 0 /* benchmarks/bench_read.py builds it with 1 */
+#  define PERFSYS_READ_RELEASES_GIL 1 /* benchmarks/bench_read.py builds it with 0 */
 #endif
 
 typedef struct {
@@ -1584,6 +1617,7 @@ static PyObject *
 core_read_error(int err, int fd, const char *extra)
 {
     char call[48];
+    core_counter_fd_forget(fd);
     if (err == 0) {
         return NULL; /* a signal handler raised */
     }
@@ -1598,6 +1632,7 @@ core_read_error(int err, int fd, const char *extra)
 static PyObject *
 core_size_mismatch(int fd, uint64_t rf, size_t got, size_t want)
 {
+    core_counter_fd_forget(fd);
     if (got == 0) {
         PyErr_Format(PyExc_OSError,
                      "read(%d) returned 0 bytes: the event is in an error state (a pinned "
@@ -1623,7 +1658,7 @@ core_read_value(PyObject *m, PyObject *arg)
     int fd, err;
     uint64_t v;
     (void)m;
-    if (core_fd(arg, "fd", &fd) < 0) {
+    if (core_fd(arg, "fd", &fd) < 0 || core_counter_fd(fd, "read") < 0) {
         return NULL;
     }
     ssize_t n = core_read_fd(fd, &v, sizeof(v), &err);
@@ -1663,7 +1698,7 @@ core_read(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL;
     if (core_nargs("read", nargs, 1, 2) < 0 || core_fd(args[0], "fd", &fd) < 0 ||
         (nargs > 1 && core_u64(args[1], "read_format", &rf) < 0) ||
-        core_check_read_format(rf) < 0) {
+        core_check_read_format(rf) < 0 || core_counter_fd(fd, "read") < 0) {
         return NULL;
     }
     ssize_t n;
@@ -1731,6 +1766,10 @@ core_read_into(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (view.readonly) {
         PyBuffer_Release(&view);
         core_wrong_type("buffer", "writable", args[1]);
+        return NULL;
+    }
+    if (core_counter_fd(fd, "read") < 0) {
+        PyBuffer_Release(&view);
         return NULL;
     }
     ssize_t n = core_read_fd(fd, view.buf, (size_t)view.len, &err);
@@ -4367,6 +4406,7 @@ ring_release_resources(RingObject *self)
     if (self->fd >= 0) {
         int fd = self->fd;
         self->fd = -1;
+        core_counter_fd_forget(fd);
         close(fd);
     }
     if (self->scratch != NULL) {

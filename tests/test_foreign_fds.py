@@ -62,6 +62,63 @@ def test_self_counter_refuses_other_files(kind: str) -> None:
                 os.close(fd)
 
 
+@pytest.mark.parametrize("call", ["read_value(r)", "read(r)", "read_into(r, bytearray(8))"])
+def test_reads_of_a_pipe_are_refused_and_never_block(call: str) -> None:
+    out = run_child(f"""
+        import os, perfsys
+        from perfsys import read_value, read, read_into
+        r, w = os.pipe()
+        try:
+            {call}
+        except ValueError as e:
+            print("refused:", e)
+    """)
+    assert "refused:" in out and "not a perf event" in out
+
+
+def test_reads_of_a_regular_file_are_refused() -> None:
+    # perfsys checks a descriptor number the first time it reads it: this one (high, so
+    # that no counter of an earlier test had it) is new to it.
+    with tempfile.TemporaryFile() as f:
+        f.write((12345).to_bytes(8, sys.byteorder))
+        f.flush()
+        fd = os.dup2(f.fileno(), 4000)
+        try:
+            for call in (perfsys.read_value, perfsys.read,
+                         lambda fd: perfsys.read_into(fd, bytearray(8))):
+                os.lseek(fd, 0, os.SEEK_SET)
+                with pytest.raises(ValueError, match="not a perf event"):
+                    call(fd)
+        finally:
+            os.close(fd)
+
+
+def test_a_read_that_blocks_holds_up_its_own_thread_only() -> None:
+    # A counter's descriptor number, closed and taken by a pipe after perfsys checked it:
+    # the read blocks its thread, and the others run on until data arrives.
+    out = run_child("""
+        import os, threading, time, sys, perfsys
+        from perfsys import constants as C
+        a = perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE, config=C.PERF_COUNT_SW_DUMMY)
+        fd = perfsys.perf_event_open(a, 0, -1)
+        perfsys.read_value(fd)
+        r, w = os.pipe()
+        os.dup2(r, fd)
+        got = []
+        t = threading.Thread(target=lambda: got.append(perfsys.read_value(fd)))
+        t.start()
+        n, end = 0, time.monotonic() + 0.5
+        while time.monotonic() < end:
+            n += 1
+        print("main ran", n > 1000, "reader done", bool(got))
+        os.write(w, (7).to_bytes(8, sys.byteorder))
+        t.join(30)
+        print("reader got", got)
+    """)
+    assert "main ran True reader done False" in out
+    assert "reader got [7]" in out
+
+
 def test_a_perf_event_still_reads() -> None:
     with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
                                         config=C.PERF_COUNT_SW_TASK_CLOCK)) as fd:

@@ -4300,6 +4300,7 @@ decode_clear(decode_state *s)
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <time.h>
 
 #define RING_SCRATCH_SIZE 65536u   /* header.size is a u16: no record is larger */
@@ -4321,6 +4322,9 @@ typedef struct {
     int overwrite;
     int testing;                   /* a memfd laid out like a ring (RingBuffer._testing) */
     int reading;                   /* a read() is copying out of the mapping */
+    int waiters;                   /* wait() calls polling fd */
+    int wake_fd;                   /* eventfd close() writes to wake them; -1: none yet */
+    int closed_fd;                 /* fd, closed while waiters polled it: the last one closes it */
     Py_ssize_t exports;            /* live buffer views */
     unsigned char *scratch;        /* RING_SCRATCH_SIZE bytes */
     uint64_t ov_prev;              /* overwrite mode: data_head at the previous read */
@@ -4407,7 +4411,19 @@ ring_release_resources(RingObject *self)
         int fd = self->fd;
         self->fd = -1;
         core_counter_fd_forget(fd);
-        close(fd);
+        if (self->waiters > 0 && self->generation == perfsys_generation) {
+            /* wait() polls it: wake the waiters, and the last one closes it */
+            uint64_t one = 1;
+            self->closed_fd = fd;
+            (void)!write(self->wake_fd, &one, sizeof(one));
+        }
+        else {
+            close(fd);
+        }
+    }
+    if (self->wake_fd >= 0 && self->closed_fd < 0) {
+        close(self->wake_fd);
+        self->wake_fd = -1;
     }
     if (self->scratch != NULL) {
         PyMem_Free(self->scratch);
@@ -4473,6 +4489,8 @@ ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pa
         return NULL;
     }
     self->fd = -1;
+    self->wake_fd = -1;
+    self->closed_fd = -1;
     self->page_size = page_size;
     self->data_pages = (size_t)data_pages;
     self->data_size = (uint64_t)data_pages * page_size;
@@ -5003,10 +5021,10 @@ monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* poll(2) of the ring's fd until `deadline` (monotonic ns; -1: none), the
-   timeout counted afresh on each try. */
+/* poll(2) of the ring's fd and of its wake-up eventfd until `deadline`
+   (monotonic ns; -1: none), the timeout counted afresh on each try. */
 typedef struct {
-    struct pollfd pfd;
+    struct pollfd pfd[2];
     int64_t deadline;
 } ring_poll_args;
 
@@ -5023,8 +5041,8 @@ ring_poll_call(void *ctx)
         int64_t lms = (left + 999999) / 1000000;
         ms = lms > INT32_MAX ? INT32_MAX : (int)lms;
     }
-    a->pfd.revents = 0;
-    return poll(&a->pfd, 1, ms);
+    a->pfd[0].revents = a->pfd[1].revents = 0;
+    return poll(a->pfd, 2, ms);
 }
 
 PyDoc_STRVAR(ring_wait_doc,
@@ -5065,33 +5083,64 @@ ring_wait(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         }
         deadline = monotonic_ns() + (int64_t)(t * 1e9);
     }
-    int fd = -1;
+    int fd = -1, wake = -1;
     int ready = 0;
     PERFSYS_BEGIN_CRITICAL(op);
     if (ring_check_open(self) == 0) {
-        fd = self->fd;
-        ready = !self->overwrite && ring_load_head(self) != ring_load_tail(self);
+        if (self->wake_fd < 0) {
+            self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            if (self->wake_fd < 0) {
+                perfsys_set_oserror(errno, "eventfd");
+            }
+        }
+        if (self->wake_fd >= 0) {
+            fd = self->fd;
+            wake = self->wake_fd;
+            ready = !self->overwrite && ring_load_head(self) != ring_load_tail(self);
+            self->waiters++;
+        }
     }
     PERFSYS_END_CRITICAL();
     if (fd < 0) {
         return NULL;
     }
-    if (ready) {
-        return PyLong_FromLong(POLLIN);
-    }
-    ring_poll_args a = {.pfd = {.fd = fd, .events = POLLIN, .revents = 0},
+    PyObject *result = ready ? PyLong_FromLong(POLLIN) : NULL;
+    /* the ring's fd, and the eventfd close() writes to: a wait() never polls a
+       number that close() gave back to the system */
+    ring_poll_args a = {.pfd = {{.fd = fd, .events = POLLIN, .revents = 0},
+                                {.fd = wake, .events = POLLIN, .revents = 0}},
                         .deadline = deadline};
-    for (;;) {
-        int err;
+    while (!ready) {
+        int err, closed;
         long r = perfsys_retry_eintr(ring_poll_call, &a, 1, &err);
+        if (r < 0 && err == 0) {
+            break;      /* a signal handler raised */
+        }
+        PERFSYS_BEGIN_CRITICAL(op);
+        closed = self->base == NULL;
+        PERFSYS_END_CRITICAL();
+        if (closed) {
+            PyErr_SetString(PyExc_ValueError, "I/O operation on closed RingBuffer");
+            break;
+        }
         if (r < 0) {
-            return err == 0 ? NULL : perfsys_set_oserror(err, "poll");
+            perfsys_set_oserror(err, "poll");
+            break;
         }
         if (r == 0 && deadline >= 0 && monotonic_ns() < deadline) {
             continue;   /* the INT32_MAX ms clamp, or rounding */
         }
-        return PyLong_FromLong(a.pfd.revents);
+        result = PyLong_FromLong(a.pfd[0].revents);
+        break;
     }
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (--self->waiters == 0 && self->closed_fd >= 0) {
+        close(self->closed_fd);
+        close(self->wake_fd);
+        self->closed_fd = self->wake_fd = -1;
+    }
+    PERFSYS_END_CRITICAL();
+    return result;
 }
 
 PyDoc_STRVAR(ring_read_aux_doc,

@@ -1294,9 +1294,21 @@ core_query_bpf_buffer(PyObject *m, int fd, PyObject *buffer)
         PyBuffer_Release(&view);
         return NULL;
     }
-    int r = core_do_ioctl(fd, PERF_EVENT_IOC_QUERY_BPF, (unsigned long)(uintptr_t)view.buf,
-                          &err);
-    memcpy(&cnt, (const char *)view.buf + 4, 4);
+    /* The kernel reads ids_len again while the GIL is released, when another
+       thread may change the caller's buffer: it gets a private copy holding the
+       ids_len checked above, and the caller's buffer gets the result. */
+    size_t qlen = 8 + 4 * (size_t)ids_len;
+    uint32_t *q = PyMem_Malloc(qlen);
+    if (q == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    memcpy(q, view.buf, qlen);
+    q[0] = ids_len;
+    int r = core_do_ioctl(fd, PERF_EVENT_IOC_QUERY_BPF, (unsigned long)(uintptr_t)q, &err);
+    memcpy((char *)view.buf + 4, (const char *)q + 4, qlen - 4);
+    cnt = q[1];
+    PyMem_Free(q);
     PyBuffer_Release(&view);
     if (r < 0) {
         return core_ioctl_error(err, "QUERY_BPF", fd, NULL);

@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,6 +146,45 @@ def test_set_bpf_and_query_bpf() -> None:
     finally:
         os.close(drop)
         os.close(keep)
+
+
+_ids_len_after_check: list[memoryview] = []
+"""Set while the next test runs: the query buffer its audit hook changes."""
+
+
+def _change_ids_len(event: str, args: tuple[object, ...]) -> None:
+    if event == "perfsys.ioctl" and args[1] == "QUERY_BPF" and _ids_len_after_check:
+        struct.pack_into("=I", _ids_len_after_check[0], 0, 1)
+
+
+@pytest.mark.thread_unsafe(reason="the BPF program runs for every event on the tracepoint, "
+                                  "and the audit hook is process-wide")
+def test_query_bpf_hands_the_kernel_the_ids_len_it_checked() -> None:
+    # ids_len changed after perfsys checked it (another thread could, while the GIL is
+    # released; an audit hook runs at that very moment) cannot make the kernel write
+    # past the caller's buffer. Audit hooks stay for the interpreter's life: this one
+    # acts only while the list above holds a buffer.
+    if SYS_BPF is None:
+        pytest.skip(f"no bpf(2) number known for {os.uname().machine}")
+    a = _tracepoint("syscalls:sys_enter_getpid")
+    try:
+        prog = _load_program(1)
+    except OSError as e:
+        pytest.skip(f"cannot load a BPF program here: {e}")
+    whole = bytearray(8 + 4)            # a query with room for 0 ids (ids_len = 0),
+    whole[8:] = b"\xaa" * 4             # then 4 bytes that are not the caller's buffer
+    sys.addaudithook(_change_ids_len)
+    try:
+        with opened(a) as fd:
+            ioctls.SET_BPF(fd, prog)
+            _ids_len_after_check.append(memoryview(whole))
+            try:
+                assert ioctls.QUERY_BPF(fd, memoryview(whole)[:8]) == 1
+            finally:
+                _ids_len_after_check.pop().release()
+    finally:
+        os.close(prog)
+    assert whole[8:] == b"\xaa" * 4
 
 
 def test_set_bpf_refuses_a_software_counter_with_a_non_bpf_fd() -> None:

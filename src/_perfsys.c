@@ -2525,8 +2525,12 @@ static const unsigned char sample_kind[S_NFIELDS] = {SAMPLE_FIELD_LIST(SAMPLE_KI
    built by SampleRecord(values) holds every field that way. It behaves as a
    named tuple: attribute access, len(), indexing and slicing, iteration,
    unpacking, equality and hashing as the tuple of its fields, _fields,
-   __match_args__ and _asdict(). It holds no reference cycles (its objects are
-   ints, bytes and tuples the decoder made), so it is not tracked by the GC. */
+   __match_args__ and _asdict(). Like a tuple it is a GC type: a record the
+   decoder made holds only ints, bytes and tuples it made itself and is never
+   tracked (as the collector untracks such tuples), one built by
+   SampleRecord(values) is tracked when it holds an object of a GC type; freeing a deep chain
+   of records defers the inner ones (sample_dealloc), as the trashcan does for
+   tuples. */
 typedef union {
     PyObject *o;                 /* objmask: a reference, NULL for None */
     uint64_t u;                  /* SK_U64, SK_WSTRUCT */
@@ -2538,7 +2542,7 @@ typedef union {
 } sample_slot_t;
 
 typedef struct {
-    PyObject_HEAD
+    PyObject_VAR_HEAD            /* ob_size: slots + array words; the deferred list's link */
     uint64_t mask;               /* bit i: field i has a slot (its bit is in sample_type) */
     uint64_t objmask;            /* bit i: field i's slot is a PyObject * (or NULL) */
     sample_slot_t items[1];      /* popcount(mask) slots, in field order, then the arrays */
@@ -2559,10 +2563,8 @@ static SampleObject *
 sample_alloc(PyTypeObject *tp, uint64_t mask, uint64_t objmask, size_t words)
 {
     size_t n = (size_t)__builtin_popcountll(mask);
-    SampleObject *r = PyObject_Malloc(offsetof(SampleObject, items) +
-                                      (n + words) * sizeof(sample_slot_t));
+    SampleObject *r = PyObject_GC_NewVar(SampleObject, tp, (Py_ssize_t)(n + words));
     if (r == NULL) {
-        PyErr_NoMemory();
         return NULL;
     }
     r->mask = mask;
@@ -2570,20 +2572,59 @@ sample_alloc(PyTypeObject *tp, uint64_t mask, uint64_t objmask, size_t words)
     for (uint64_t m = objmask; m != 0; m &= m - 1) {
         r->items[sample_slot(mask, __builtin_ctzll(m))].o = NULL;
     }
-    PyObject_Init((PyObject *)r, tp);
     return r;
 }
 
+static int
+sample_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    SampleObject *r = (SampleObject *)op;
+    Py_VISIT(Py_TYPE(op));
+    for (uint64_t m = r->objmask; m != 0; m &= m - 1) {
+        Py_VISIT(r->items[sample_slot(r->mask, __builtin_ctzll(m))].o);
+    }
+    return 0;
+}
+
 static void
-sample_dealloc(PyObject *op)
+sample_free(PyObject *op)
 {
     SampleObject *r = (SampleObject *)op;
     PyTypeObject *tp = Py_TYPE(op);
     for (uint64_t m = r->objmask; m != 0; m &= m - 1) {
         Py_XDECREF(r->items[sample_slot(r->mask, __builtin_ctzll(m))].o);
     }
-    PyObject_Free(op);
+    PyObject_GC_Del(op);
     Py_DECREF(tp);
+}
+
+/* Freeing a record frees what it holds, which may be a record that holds a
+   record...: past SAMPLE_DEALLOC_DEPTH nested frees on this thread, a record is
+   put on a list (linked through its ob_size) that the outermost free works
+   through, so the C stack stays shallow however deep the chain. */
+#define SAMPLE_DEALLOC_DEPTH 50
+static _Thread_local int sample_dealloc_depth;
+static _Thread_local PyObject *sample_dealloc_later;
+
+static void
+sample_dealloc(PyObject *op)
+{
+    PyObject_GC_UnTrack(op);
+    if (sample_dealloc_depth >= SAMPLE_DEALLOC_DEPTH) {
+        Py_SET_SIZE((PyVarObject *)op, (Py_ssize_t)(intptr_t)sample_dealloc_later);
+        sample_dealloc_later = op;
+        return;
+    }
+    sample_dealloc_depth++;
+    sample_free(op);
+    if (sample_dealloc_depth == 1) {
+        while (sample_dealloc_later != NULL) {
+            PyObject *next = sample_dealloc_later;
+            sample_dealloc_later = (PyObject *)(intptr_t)Py_SIZE(next);
+            sample_free(next);
+        }
+    }
+    sample_dealloc_depth--;
 }
 
 /* A tuple of n u64 values from p (the caller checked n * 8 bytes are there). */
@@ -2853,12 +2894,17 @@ sample_tp_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs)
     /* every field held as the object given */
     SampleObject *r = sample_alloc(tp, mask, mask, 0);
     if (r != NULL) {
+        int gc = 0;   /* holds an object that can be part of a cycle: tracked */
         for (Py_ssize_t i = 0; i < S_NFIELDS; i++) {
             PyObject *v = PyTuple_GetItem(t, i);
             if (v != Py_None) {
                 Py_INCREF(v);
                 r->items[sample_slot(mask, i)].o = v;
+                gc |= (PyType_GetFlags(Py_TYPE(v)) & Py_TPFLAGS_HAVE_GC) != 0;
             }
+        }
+        if (gc) {
+            PyObject_GC_Track(r);
         }
     }
     Py_DECREF(t);
@@ -2895,6 +2941,7 @@ static PyGetSetDef sample_getset[] = {
 static PyType_Slot sample_slots[] = {
     {Py_tp_new, sample_tp_new},
     {Py_tp_dealloc, sample_dealloc},
+    {Py_tp_traverse, sample_traverse},
     {Py_tp_repr, sample_repr},
     {Py_tp_hash, sample_hash},
     {Py_tp_richcompare, sample_richcompare},
@@ -2914,8 +2961,9 @@ static PyType_Slot sample_slots[] = {
 
 static PyType_Spec sample_spec = {
     .name = "perfsys.SampleRecord",
-    .basicsize = sizeof(SampleObject),
-    .flags = Py_TPFLAGS_DEFAULT,
+    .basicsize = offsetof(SampleObject, items),
+    .itemsize = sizeof(sample_slot_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .slots = sample_slots,
 };
 

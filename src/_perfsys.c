@@ -2110,11 +2110,11 @@ core_self_close(PyObject *op, PyObject *Py_UNUSED(ignored))
 static PyObject *
 core_self_enter(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
-    core_self_counter *self = (core_self_counter *)op;
-    if (core_self_check(self) < 0) {
-        return NULL;
-    }
-    return Py_NewRef(op);
+    int ok;
+    PERFSYS_BEGIN_CRITICAL(op);
+    ok = core_self_check((core_self_counter *)op) == 0;
+    PERFSYS_END_CRITICAL();
+    return ok ? Py_NewRef(op) : NULL;
 }
 
 static PyObject *
@@ -2129,17 +2129,24 @@ static PyObject *
 core_self_fileno(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     core_self_counter *self = (core_self_counter *)op;
-    if (core_self_check(self) < 0) {
-        return NULL;
+    int fd = -1;
+    PERFSYS_BEGIN_CRITICAL(op);
+    if (core_self_check(self) == 0) {
+        fd = self->fd;
     }
-    return PyLong_FromLong(self->fd);
+    PERFSYS_END_CRITICAL();
+    return fd < 0 ? NULL : PyLong_FromLong(fd);
 }
 
 static PyObject *
 core_self_get_closed(PyObject *op, void *closure)
 {
+    int closed;
     (void)closure;
-    return PyBool_FromLong(((core_self_counter *)op)->page == NULL);
+    PERFSYS_BEGIN_CRITICAL(op);
+    closed = ((core_self_counter *)op)->page == NULL;
+    PERFSYS_END_CRITICAL();
+    return PyBool_FromLong(closed);
 }
 
 /* The page's capability bits and index as they are now (for the caller to see
@@ -4435,6 +4442,20 @@ ring_check_open(RingObject *self)
     return 0;
 }
 
+/* discard() and data_tail stores while a read() is under way on this ring (a
+   free-threaded read() suspended while another thread holds its Decoder, or a
+   finalizer run by the collector inside it) would hand records out twice, or
+   move the tail back: they raise instead, as close() does. */
+static int
+ring_check_not_reading(RingObject *self, const char *what)
+{
+    if (self->reading) {
+        PyErr_Format(PyExc_RuntimeError, "cannot %s while read() runs on this RingBuffer", what);
+        return -1;
+    }
+    return 0;
+}
+
 /* Copy `len` bytes at position `pos` (a free-running byte counter, as the
    heads and tails are) of a ring area of `size` bytes (a power of two, the data
    or the AUX area) into dst, wrapping at the area's end. len <= size. */
@@ -5056,7 +5077,7 @@ ring_discard(PyObject *op, PyObject *Py_UNUSED(ignored))
     RingObject *self = (RingObject *)op;
     PyObject *r = NULL;
     PERFSYS_BEGIN_CRITICAL(op);
-    if (ring_check_open(self) == 0) {
+    if (ring_check_open(self) == 0 && ring_check_not_reading(self, "discard()") == 0) {
         uint64_t head = ring_load_head(self);
         uint64_t dropped;
         if (self->overwrite) {
@@ -5308,6 +5329,9 @@ ring_set_tail_common(PyObject *op, PyObject *value, int aux)
     if (self->overwrite) {
         PyErr_SetString(PyExc_ValueError,
                         "an overwrite-mode RingBuffer is mapped read-only: it has no tail to move");
+        goto done;
+    }
+    if (!aux && ring_check_not_reading(self, "move data_tail") < 0) {
         goto done;
     }
     size_t off_head = aux ? PERFSYS_OFFSETOF(perf_event_mmap_page, aux_head) : PERFSYS_OFFSETOF(perf_event_mmap_page, data_head);

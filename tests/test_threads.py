@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import signal
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -111,3 +114,112 @@ def test_many_waiters_all_end_on_close(ring: perfsys.RingBuffer) -> None:
         t.join(10)
     assert not any(t.is_alive() for t in threads)
     assert len(got) == 4 and all(isinstance(g, ValueError) for g in got)
+
+
+# -- a discard() or data_tail store that lands inside a read() -----------------------
+
+REC = 16   # a SAMPLE record of PERF_SAMPLE_IP alone: header + ip
+
+
+def _filled_ring(n: int) -> perfsys.RingBuffer:
+    """A memfd ring holding n SAMPLE records with ip = 0..n-1, all unread."""
+    ring = perfsys.RingBuffer._testing(1)
+    with memoryview(ring) as mv:
+        page = ring.page_size
+        for i in range(n):
+            mv[page + i * REC: page + (i + 1) * REC] = struct.pack(
+                "=IHHQ", C.PERF_RECORD_SAMPLE, 0, REC, i)
+        mv[1024:1032] = struct.pack("=Q", n * REC)   # data_head
+    return ring
+
+
+def _check_each_record_once(ring: perfsys.RingBuffer, got: list[int], dropped: int,
+                            n: int) -> None:
+    assert len(got) == len(set(got)), "a record was handed out twice"
+    assert dropped % REC == 0 and len(got) + dropped // REC == n, (len(got), dropped)
+    assert ring.data_tail == ring.data_head == n * REC
+
+
+def _drain(ring: perfsys.RingBuffer, decoder: perfsys.Decoder, got: list[int]) -> None:
+    while True:
+        recs = ring.read(3, decoder)
+        if not recs and ring.available == 0:
+            return
+        got.extend(r.ip for r in recs)
+
+
+@pytest.mark.thread_unsafe(reason="sets the collector's threshold, which is process-wide")
+def test_a_discard_run_by_a_finalizer_inside_read_hands_no_record_out_twice() -> None:
+    # With a GIL, the collector runs finalizers inside read() when a record it makes
+    # triggers a collection (up to 3.11, at the allocation itself): each threshold below
+    # lets the collection, and a finalizer that discards, land at another allocation.
+    n = 30
+    old = gc.get_threshold()
+    try:
+        for threshold in range(1, 12):
+            ring = _filled_ring(n)
+            decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP))
+            outcomes: list[object] = []
+
+            class Discarder:
+                def __init__(self) -> None:
+                    self.me = self
+
+                def __del__(self) -> None:
+                    try:
+                        outcomes.append(ring.discard())   # noqa: B023 - this round's ring
+                    except RuntimeError as e:
+                        outcomes.append(e)   # noqa: B023
+
+            got: list[int] = []
+            gc.disable()
+            gc.collect()
+            Discarder()
+            gc.set_threshold(threshold)
+            gc.enable()
+            _drain(ring, decoder, got)
+            gc.set_threshold(*old)
+            gc.collect()
+            dropped = sum(o for o in outcomes if isinstance(o, int))
+            _check_each_record_once(ring, got, dropped, n)
+            ring.close()
+    finally:
+        gc.set_threshold(*old)
+        gc.enable()
+
+
+def _race_round(n: int) -> None:
+    ring = _filled_ring(n)
+    decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP))
+    busy = struct.pack("=IHHQ", C.PERF_RECORD_SAMPLE, 0, REC, 0) * 20_000
+    stop = threading.Event()
+    dropped = [0]
+    got: list[int] = []
+
+    def hold_decoder() -> None:
+        while not stop.is_set():
+            decoder.decode_all(busy)
+
+    def discard() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(RuntimeError):
+                dropped[0] += ring.discard()
+
+    others = [threading.Thread(target=hold_decoder), threading.Thread(target=discard)]
+    for t in others:
+        t.start()
+    try:
+        _drain(ring, decoder, got)
+    finally:
+        stop.set()
+        for t in others:
+            t.join()
+    _check_each_record_once(ring, got, dropped[0], n)
+    ring.close()
+
+
+def test_discards_from_other_threads_hand_no_record_out_twice() -> None:
+    # Free-threaded: read(decoder=d) waits while another thread holds d (decode_all on
+    # it), and a discard() from a third thread must not land then.
+    for _ in range(20):
+        _race_round(200)

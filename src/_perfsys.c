@@ -444,11 +444,26 @@ core_wrong_type(const char *what, const char *expected, PyObject *obj)
     return -1;
 }
 
-/* A file descriptor: an int >= 0 (or an object with fileno()). Negative is
-   ValueError, too large OverflowError, anything else TypeError. */
+/* The rules for arguments, one per kind. An int argument is an int, not a bool
+   and not an object with __index__; out of range is ValueError, too large for
+   the C type OverflowError, anything else TypeError. A file descriptor is such
+   an int >= 0 or an object with fileno(). */
+static int
+core_not_bool(PyObject *obj, const char *what)
+{
+    if (PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not bool", what);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 core_fd(PyObject *obj, const char *what, int *out)
 {
+    if (core_not_bool(obj, what) < 0) {
+        return -1;
+    }
     if (PyLong_Check(obj)) {
         int overflow = 0;
         long v = PyLong_AsLongAndOverflow(obj, &overflow);
@@ -476,6 +491,21 @@ core_fd(PyObject *obj, const char *what, int *out)
     }
     *out = fd;
     return 0;
+}
+
+/* A file descriptor or -1 (none): group_fd, SET_OUTPUT's target. */
+static int
+core_fd_or_none(PyObject *obj, const char *what, int *out)
+{
+    if (PyLong_Check(obj) && !PyBool_Check(obj)) {
+        int overflow = 0;
+        if (PyLong_AsLongAndOverflow(obj, &overflow) == -1 && overflow == 0) {
+            *out = -1;
+            return 0;
+        }
+        PyErr_Clear();
+    }
+    return core_fd(obj, what, out);
 }
 
 /* Is `fd` a perf event? /proc/self/fd names what it is; where /proc is not
@@ -550,7 +580,7 @@ static int
 core_int_in(PyObject *obj, const char *what, long long lo, long long hi, long long ctype_lo,
             long long ctype_hi, long long *out)
 {
-    if (!PyLong_Check(obj)) {
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
         return core_wrong_type(what, "an int", obj);
     }
     int overflow = 0;
@@ -575,7 +605,7 @@ core_int_in(PyObject *obj, const char *what, long long lo, long long hi, long lo
 static int
 core_u64(PyObject *obj, const char *what, uint64_t *out)
 {
-    if (!PyLong_Check(obj)) {
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
         return core_wrong_type(what, "an int", obj);
     }
     unsigned long long v = PyLong_AsUnsignedLongLong(obj);
@@ -881,15 +911,15 @@ core_perf_event_open(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
 {
     static const char *const names[] = {"attr", "pid", "cpu", "group_fd", "flags"};
     PyObject *a[5];
-    long long pid, cpu, group_fd = -1, flags = 0;
+    long long pid, cpu, flags = 0;
+    int group_fd = -1;
     (void)module;
     if (core_parse("perf_event_open", args, nargs, kwnames, names, 3, 5, a) < 0) {
         return NULL;
     }
     if (core_int_in(a[1], "pid", -1, INT_MAX, INT_MIN, INT_MAX, &pid) < 0 ||
         core_int_in(a[2], "cpu", -1, INT_MAX, INT_MIN, INT_MAX, &cpu) < 0 ||
-        (a[3] != NULL &&
-         core_int_in(a[3], "group_fd", -1, INT_MAX, INT_MIN, INT_MAX, &group_fd) < 0) ||
+        (a[3] != NULL && core_fd_or_none(a[3], "group_fd", &group_fd) < 0) ||
         (a[4] != NULL &&
          core_int_in(a[4], "flags", 0, LONG_MAX, 0, LONG_MAX, &flags) < 0)) {
         return NULL;
@@ -1106,10 +1136,9 @@ PyDoc_STRVAR(core_ioctl_set_output_doc,
 static PyObject *
 core_ioctl_set_output(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd, err;
-    long long target;
+    int fd, err, target;
     if (core_nargs("SET_OUTPUT", nargs, 2, 2) < 0 || core_fd(args[0], "fd", &fd) < 0 ||
-        core_int_in(args[1], "target_fd", -1, INT_MAX, INT_MIN, INT_MAX, &target) < 0) {
+        core_fd_or_none(args[1], "target_fd", &target) < 0) {
         return NULL;
     }
     if (core_audit_ioctl(m, "SET_OUTPUT", fd, args[1]) < 0) {
@@ -3987,12 +4016,7 @@ decoder_add_pair(DecoderObject *self, PyObject *id, PyObject *attr)
     if (decode_config_from_attr(attr, &c) < 0) {
         return -1;
     }
-    if (!PyLong_Check(id)) {
-        PyErr_Format(PyExc_TypeError, "an event id must be an int");
-        return -1;
-    }
-    c.id = PyLong_AsUnsignedLongLong(id);
-    if (c.id == (uint64_t)-1 && PyErr_Occurred()) {
+    if (core_u64(id, "an event id", &c.id) < 0) {
         return -1;
     }
     c.has_id = 1;
@@ -4655,20 +4679,21 @@ static PyObject *
 ring_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"fd", "data_pages", "aux_pages", "overwrite", NULL};
-    PyObject *fdobj;
-    Py_ssize_t data_pages;
-    Py_ssize_t aux_pages = 0;
-    int overwrite = 0;
+    PyObject *fdobj, *data_obj, *aux_obj = NULL;
+    long long data_pages, aux_pages = 0;
+    int overwrite = 0, fd;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "On|$np:RingBuffer", kwlist,
-                                     &fdobj, &data_pages, &aux_pages, &overwrite)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|$Op:RingBuffer", kwlist,
+                                     &fdobj, &data_obj, &aux_obj, &overwrite) ||
+        core_fd(fdobj, "fd", &fd) < 0 ||
+        core_int_in(data_obj, "data_pages", PY_SSIZE_T_MIN, PY_SSIZE_T_MAX, PY_SSIZE_T_MIN,
+                    PY_SSIZE_T_MAX, &data_pages) < 0 ||
+        (aux_obj != NULL &&
+         core_int_in(aux_obj, "aux_pages", PY_SSIZE_T_MIN, PY_SSIZE_T_MAX, PY_SSIZE_T_MIN,
+                     PY_SSIZE_T_MAX, &aux_pages) < 0)) {
         return NULL;
     }
-    int fd = PyObject_AsFileDescriptor(fdobj);
-    if (fd < 0) {
-        return NULL;
-    }
-    return ring_create(type, fd, data_pages, aux_pages, overwrite, 0);
+    return ring_create(type, fd, (Py_ssize_t)data_pages, (Py_ssize_t)aux_pages, overwrite, 0);
 }
 
 PyDoc_STRVAR(ring_testing_doc,
@@ -4681,13 +4706,16 @@ static PyObject *
 ring_testing(PyObject *cls, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"data_pages", "overwrite", NULL};
-    Py_ssize_t data_pages;
+    PyObject *data_obj;
+    long long data_pages;
     int overwrite = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "n|p:_testing", kwlist,
-                                     &data_pages, &overwrite)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|p:_testing", kwlist,
+                                     &data_obj, &overwrite) ||
+        core_int_in(data_obj, "data_pages", PY_SSIZE_T_MIN, PY_SSIZE_T_MAX, PY_SSIZE_T_MIN,
+                    PY_SSIZE_T_MAX, &data_pages) < 0) {
         return NULL;
     }
-    return ring_create((PyTypeObject *)cls, -1, data_pages, 0, overwrite, 1);
+    return ring_create((PyTypeObject *)cls, -1, (Py_ssize_t)data_pages, 0, overwrite, 1);
 }
 
 static void
@@ -5018,10 +5046,12 @@ ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
     }
     Py_ssize_t max_records = -1;
     if (vals[0] != NULL && vals[0] != Py_None) {
-        max_records = PyLong_AsSsize_t(vals[0]);
-        if (max_records == -1 && PyErr_Occurred()) {
+        long long v;
+        if (core_int_in(vals[0], "max_records", LLONG_MIN, LLONG_MAX, PY_SSIZE_T_MIN,
+                        PY_SSIZE_T_MAX, &v) < 0) {
             return NULL;
         }
+        max_records = (Py_ssize_t)v;
         if (max_records < -1) {
             PyErr_SetString(PyExc_ValueError, "max_records must be >= 0, or -1 for no limit");
             return NULL;
@@ -5317,8 +5347,8 @@ ring_set_tail_common(PyObject *op, PyObject *value, int aux)
         PyErr_SetString(PyExc_AttributeError, "cannot delete the tail");
         return -1;
     }
-    unsigned long long v = PyLong_AsUnsignedLongLong(value);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+    uint64_t v;
+    if (core_u64(value, aux ? "aux_tail" : "data_tail", &v) < 0) {
         return -1;
     }
     int r = -1;
@@ -5345,7 +5375,7 @@ ring_set_tail_common(PyObject *op, PyObject *value, int aux)
     if (head - (uint64_t)v > size) {
         PyErr_Format(PyExc_ValueError,
                      "%s %llu is outside [head - %llu, head] (head %llu)",
-                     aux ? "aux_tail" : "data_tail", v, (unsigned long long)size,
+                     aux ? "aux_tail" : "data_tail", (unsigned long long)v, (unsigned long long)size,
                      (unsigned long long)head);
         goto done;
     }

@@ -158,7 +158,7 @@ def test_out_of_range_and_wrong_type_ints() -> None:
         perfsys.perf_event_open(a, -2, 0)
     with pytest.raises(ValueError, match="cpu=-7"):
         perfsys.perf_event_open(a, 0, -7)
-    with pytest.raises(ValueError, match="group_fd=-3"):
+    with pytest.raises(ValueError, match="group_fd must be a file descriptor"):
         perfsys.perf_event_open(a, 0, -1, -3)
     with pytest.raises(OverflowError):
         perfsys.perf_event_open(a, 0, -1, -1, -1)

@@ -53,7 +53,7 @@ HAVE_RDPMC: Final[int]
 _abi_bits: Final[dict[str, int]]
 
 def perf_event_open(
-    attr: Buffer, pid: int, cpu: int, group_fd: int = -1, flags: int = 0
+    attr: Buffer, pid: int, cpu: int, group_fd: FileDescriptorLike = -1, flags: int = 0
 ) -> int: ...
 
 @final

@@ -451,13 +451,15 @@ def _run_command(session: Session, command: list[str]) -> tuple[int, float, Any]
         raise
     # Events of PMUs with a cpumask count whole CPUs: enable_on_exec does not reach them.
     session.enable(cpu_wide_only=True)
-    started = time.perf_counter()
-    os.write(go_w, b"g")
-    os.close(go_w)
-    with os.fdopen(err_r, "rb") as f:
-        failed = f.read()
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command
+    # Ctrl-C is for the command: ignored here from before it can start, so a Ctrl-C
+    # that arrives as soon as it runs cannot end perfsys before the counts are printed.
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        started = time.perf_counter()
+        os.write(go_w, b"g")
+        os.close(go_w)
+        with os.fdopen(err_r, "rb") as f:
+            failed = f.read()
         _, status, rusage = os.wait4(pid, 0)
     finally:
         signal.signal(signal.SIGINT, old)

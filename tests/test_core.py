@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +55,8 @@ print(seen == [("perfsys.perf_event_open", (0, -1, -1, 0)),
 
 def test_audit_events() -> None:
     src = str(Path(perfsys.__file__).resolve().parent.parent)
-    out = subprocess.run([sys.executable, "-c", AUDIT_SCRIPT], env={"PYTHONPATH": src},
+    out = subprocess.run([sys.executable, "-c", AUDIT_SCRIPT],
+                         env={**os.environ, "PYTHONPATH": src},
                          capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0] == "blocked: refused by the hook"
     assert out.splitlines()[1].startswith("True"), out

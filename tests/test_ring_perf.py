@@ -77,10 +77,13 @@ def _perf_samples(program: Path, tmp: Path) -> tuple[int, list[Sample]]:
     """Record with perf, then read the samples back through `perf script -D`."""
     assert PERF is not None
     data = tmp / "perf.data"
+    # (without LD_PRELOAD: a preloaded library, such as a sanitizer's runtime, may call
+    # getpid itself)
     subprocess.run(
         [PERF, "record", "-q", "-e", "syscalls:sys_enter_getpid", "-c", "1", "-o", str(data),
          "--", str(program), str(N)],
         check=True, capture_output=True,
+        env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},
     )  # fmt: skip
     evlist = subprocess.run(
         [PERF, "evlist", "-v", "-i", str(data)], check=True, capture_output=True, text=True
@@ -116,7 +119,7 @@ def _perfsys_samples(program: Path, sample_type: int) -> tuple[int, list[Sample]
         [sys.executable, "-c",
          "import os, sys; os.read(int(sys.argv[1]), 1); os.execv(sys.argv[2], sys.argv[2:])",
          str(r), str(program), str(N)],
-        pass_fds=[r],
+        pass_fds=[r], env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},
     )  # fmt: skip
     os.close(r)
     samples = []

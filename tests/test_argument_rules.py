@@ -48,15 +48,16 @@ def fd() -> Iterator[int]:
         yield f
 
 
-def test_group_fd_and_set_output_take_objects_with_fileno(fd: int) -> None:
-    with opened(_attr(), group_fd=Holder(fd)) as member:  # type: ignore[arg-type]
-        assert perfsys.read_value(member) == 0
-    with perfsys.RingBuffer(Holder(fd), 1) as ring, \
-            opened(_attr(sample_period=1000, sample_type=C.PERF_SAMPLE_IP)) as other:
-        ioctls.SET_OUTPUT(other, Holder(ring.fileno()))  # type: ignore[arg-type]
-        ioctls.SET_OUTPUT(other, -1)
-    with perfsys.SelfCounter(Holder(fd)) as counter:  # type: ignore[arg-type]
-        assert counter.fileno() == fd
+def test_group_fd_and_set_output_take_objects_with_fileno() -> None:
+    with opened(_attr(sample_period=1000, sample_type=C.PERF_SAMPLE_IP)) as fd:
+        with opened(_attr(), group_fd=Holder(fd)) as member:  # type: ignore[arg-type]
+            assert perfsys.read_value(member) == 0
+        with perfsys.RingBuffer(Holder(fd), 1) as ring, \
+                opened(_attr(sample_period=1000, sample_type=C.PERF_SAMPLE_IP)) as other:
+            ioctls.SET_OUTPUT(other, Holder(ring.fileno()))  # type: ignore[arg-type]
+            ioctls.SET_OUTPUT(other, -1)
+        with perfsys.SelfCounter(Holder(fd)) as counter:  # type: ignore[arg-type]
+            assert counter.fileno() == fd
 
 
 FD_CALLS: list[tuple[str, Callable[[Any], object]]] = [

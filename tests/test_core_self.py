@@ -139,6 +139,7 @@ def test_audit_event() -> None:
     from pathlib import Path
 
     src = str(Path(perfsys.__file__).resolve().parent.parent)
-    out = subprocess.run([sys.executable, "-c", SELF_AUDIT_SCRIPT], env={"PYTHONPATH": src},
+    out = subprocess.run([sys.executable, "-c", SELF_AUDIT_SCRIPT],
+                         env={**os.environ, "PYTHONPATH": src},
                          capture_output=True, text=True, check=True).stdout
     assert out.startswith("True"), out

@@ -186,7 +186,9 @@ def test_identifier_routes_differently_laid_out_events() -> None:
         if r.identifier == id1:
             assert r.pid == os.getpid() and r.time is None and r.callchain is None
             assert r.raw is not None
-            assert int.from_bytes(r.raw[off:off + size], sys.byteorder) == os.getpid()
+            # common_pid is the kernel's pid of the task: this thread's id
+            assert int.from_bytes(r.raw[off:off + size], sys.byteorder) == \
+                threading.get_native_id()
         else:
             assert r.pid is None and r.raw is None and r.time is not None
             assert r.callchain[0] in (C.PERF_CONTEXT_KERNEL, C.PERF_CONTEXT_USER)

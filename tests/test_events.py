@@ -265,6 +265,8 @@ def test_elf_symbol_offset_matches_nm(probed_program: Path) -> None:
         assert off % 4096 == vaddr % 4096
 
 
+@pytest.mark.thread_unsafe(reason="the stat helper it runs sets a SIGINT handler, which only "
+                                  "the main thread may")
 def test_uprobe_counts_calls(cat: EventCatalog, probed_program: Path) -> None:
     if "uprobe" not in cat.pmus:
         pytest.skip("no uprobe PMU in /sys/bus/event_source/devices")

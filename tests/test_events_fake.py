@@ -228,6 +228,8 @@ def test_retprobe_bit_comes_from_format_file(cat: EventCatalog) -> None:
     assert spec.config == 1 << 5 and spec.fields["probe_offset"] == 0x40
 
 
+@pytest.mark.thread_unsafe(reason="deletes a file of the fake sysfs tree, which the threads "
+                                  "share")
 def test_retprobe_without_format_is_an_error(root: Path) -> None:
     (root / "bus/event_source/devices/kprobe/format/retprobe").unlink()
     with pytest.raises(ValueError, match="no 'retprobe' format"):

@@ -7,6 +7,7 @@ test instead of taking pytest with it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def test_reads_of_a_regular_file_are_refused() -> None:
     with tempfile.TemporaryFile() as f:
         f.write((12345).to_bytes(8, sys.byteorder))
         f.flush()
-        fd = os.dup2(f.fileno(), 4000)
+        fd = fcntl.fcntl(f.fileno(), fcntl.F_DUPFD_CLOEXEC, 4000)
         try:
             for call in (perfsys.read_value, perfsys.read,
                          lambda fd: perfsys.read_into(fd, bytearray(8))):

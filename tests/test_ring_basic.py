@@ -108,6 +108,8 @@ def _record(rtype: int, body: bytes, misc: int = 0) -> bytes:
 # -- construction ---------------------------------------------------------------------
 
 
+@pytest.mark.thread_unsafe(reason="maps rings of three sizes on the fixture's event, which "
+                                  "the threads share and which has one ring size at a time")
 def test_maps_one_plus_data_pages(fd: int) -> None:
     for pages in (1, 2, 8):
         with perfsys.RingBuffer(fd, pages) as ring:
@@ -170,6 +172,7 @@ def test_bad_keyword_arguments(fd: int) -> None:
         perfsys.RingBuffer(fd, 1, aux_pages=1, overwrite=True)
 
 
+@pytest.mark.thread_unsafe(reason="counts the process's open descriptors")
 def test_aux_area_needs_a_pmu_that_has_one(fd: int) -> None:
     # The software PMU has no AUX area: the second mmap fails, nothing leaks.
     before = len(os.listdir("/proc/self/fd"))
@@ -339,6 +342,8 @@ def test_data_tail_bounds(ring: perfsys.RingBuffer) -> None:
 # -- the drain loop on hand-written records ---------------------------------------------
 
 
+@pytest.mark.thread_unsafe(reason="reads the fixture's ring, which the threads share: one "
+                                  "thread gets the records the test expects")
 def test_reads_records_and_advances_tail(ring: perfsys.RingBuffer) -> None:
     recs = [_record(100 + i, bytes([i]) * (8 * (i % 4))) for i in range(10)]
     blob = b"".join(recs)
@@ -378,6 +383,8 @@ def test_record_wrapping_past_the_end(ring: perfsys.RingBuffer, split: int) -> N
     assert ring.data_tail == start + len(rec)
 
 
+@pytest.mark.thread_unsafe(reason="reads the fixture's ring, which the threads share: one "
+                                  "thread gets the records the test expects")
 @pytest.mark.parametrize(
     ("size", "why"),
     [(0, "size 0"), (12, "size 12"), (8 * 1024 + 8, "past data_head"), (40, "past data_head")],
@@ -407,6 +414,8 @@ def test_record_larger_than_data_area(ring: perfsys.RingBuffer) -> None:
     assert ring.data_tail == 0
 
 
+@pytest.mark.thread_unsafe(reason="reads the fixture's ring, which the threads share: one "
+                                  "thread gets the records the test expects")
 def test_partial_header_before_head(ring: perfsys.RingBuffer) -> None:
     _put(ring, 0, _record(1, b""))
     _set_u64(ring, HEAD, 12)
@@ -417,6 +426,8 @@ def test_partial_header_before_head(ring: perfsys.RingBuffer) -> None:
     assert ring.data_tail == 8
 
 
+@pytest.mark.thread_unsafe(reason="reads the fixture's ring, which the threads share: one "
+                                  "thread gets the records the test expects")
 def test_head_too_far_ahead(ring: perfsys.RingBuffer) -> None:
     _set_u64(ring, HEAD, ring.data_size + 8)
     with pytest.raises(ValueError, match="exceeds the data area"):
@@ -426,6 +437,8 @@ def test_head_too_far_ahead(ring: perfsys.RingBuffer) -> None:
     assert ring.data_tail == ring.data_size + 8
 
 
+@pytest.mark.thread_unsafe(reason="reads the fixture's ring, which the threads share: one "
+                                  "thread gets the records the test expects")
 def test_lost_accounting(ring: perfsys.RingBuffer) -> None:
     blob = (
         _record(RECORD_LOST, struct.pack("=QQ", 7, 30))
@@ -491,6 +504,7 @@ def test_wait_returns_at_once_with_unread_records(ring: perfsys.RingBuffer) -> N
     assert ring.wait(None) == select.POLLIN
 
 
+@pytest.mark.thread_unsafe(reason="sets signal handlers and a process-wide timer")
 def test_wait_retries_after_signals(perf_ring: perfsys.RingBuffer) -> None:
     hits = []
     old = signal.signal(signal.SIGALRM, lambda *a: hits.append(1))
@@ -506,6 +520,7 @@ def test_wait_retries_after_signals(perf_ring: perfsys.RingBuffer) -> None:
     assert elapsed >= 0.2
 
 
+@pytest.mark.thread_unsafe(reason="sets signal handlers and a process-wide timer")
 def test_wait_propagates_handler_exceptions(perf_ring: perfsys.RingBuffer) -> None:
     def boom(*args: object) -> None:
         raise KeyboardInterrupt

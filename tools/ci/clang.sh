@@ -29,7 +29,11 @@ sed -i -E \
 build() {  # build NAME INCLUDE COMPILER...: compile both APIs, then look for libatomic calls
     local name=$1 include=$2
     shift 2
-    for api in limited full; do
+    local apis=(limited full)
+    # a free-threaded interpreter's headers have no limited API
+    [ "$("$PY" -c "import sysconfig; print(sysconfig.get_config_var('Py_GIL_DISABLED') or 0)")" = 1 ] &&
+        apis=(full)
+    for api in "${apis[@]}"; do
         local def=()
         [ "$api" = limited ] && def=(-DPy_LIMITED_API=0x030B0000)
         echo "--- $name, $api API: $*"

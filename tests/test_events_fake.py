@@ -365,6 +365,8 @@ def test_list_shows_the_fake_tree(cat: EventCatalog) -> None:
     assert "intel_pt" not in out.getvalue()
 
 
+@pytest.mark.thread_unsafe(reason="adds an event alias to the fake sysfs tree, which the "
+                                  "threads share, and checks the parse before and after")
 def test_generic_event_on_a_pmu_uses_the_extended_type(cat: EventCatalog) -> None:
     spec = cat.parse("cpu/cycles/")
     assert spec.type == constants.PERF_TYPE_HARDWARE

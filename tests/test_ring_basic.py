@@ -144,6 +144,8 @@ def test_data_pages_overflow(fd: int) -> None:
         perfsys.RingBuffer(fd, 2**40)
 
 
+@pytest.mark.thread_unsafe(reason="needs the number of a descriptor it just closed to stay "
+                                  "free, and another thread may take it")
 def test_bad_fds() -> None:
     with pytest.raises(ValueError):
         perfsys.RingBuffer(-1, 1)
@@ -197,6 +199,8 @@ def test_accepts_objects_with_fileno(fd: int) -> None:
         assert ring.size == 2 * PAGE
 
 
+@pytest.mark.thread_unsafe(reason="needs the number of a descriptor it just closed to stay "
+                                  "free, and another thread may take it")
 def test_owns_a_duplicate_of_the_fd() -> None:
     fd = _dummy_fd()
     ring = perfsys.RingBuffer(fd, 1)
@@ -245,6 +249,8 @@ def test_header_page_live_view_of_a_perf_ring(fd: int) -> None:
     ring.close()
 
 
+@pytest.mark.thread_unsafe(reason="sets and checks the head and tail of the fixture's ring, which "
+                                  "the threads share")
 def test_header_page_live_view(ring: perfsys.RingBuffer) -> None:
     header = MmapPage.from_buffer(ring)
     assert header.data_size == ring.data_size
@@ -310,6 +316,8 @@ def test_context_manager_closes(fd: int) -> None:
     assert ring.closed
 
 
+@pytest.mark.thread_unsafe(reason="counts the process's perf mappings, and needs the number "
+                                  "of a descriptor it just closed to stay free")
 def test_dealloc_unmaps_and_closes() -> None:
     fd = _dummy_fd()
     try:
@@ -325,6 +333,8 @@ def test_dealloc_unmaps_and_closes() -> None:
         os.close(fd)
 
 
+@pytest.mark.thread_unsafe(reason="sets and checks the head and tail of the fixture's ring, which "
+                                  "the threads share")
 def test_data_tail_bounds(ring: perfsys.RingBuffer) -> None:
     _set_u64(ring, HEAD, 3 * PAGE)
     with pytest.raises(ValueError, match="outside"):
@@ -368,6 +378,8 @@ def test_reads_records_and_advances_tail(ring: perfsys.RingBuffer) -> None:
         ring.read(1, None, 3)  # type: ignore[call-arg]
 
 
+@pytest.mark.thread_unsafe(reason="reads the fixture's ring, which the threads share: one "
+                                  "thread gets the records the test expects")
 @pytest.mark.parametrize("split", [1, 4, 6, 7, 8, 12, 20])
 def test_record_wrapping_past_the_end(ring: perfsys.RingBuffer, split: int) -> None:
     """A record whose bytes (its header too, at `split` < 8) run past the data area's end."""
@@ -405,6 +417,8 @@ def test_corrupt_record_sizes(ring: perfsys.RingBuffer, size: int, why: str) -> 
     assert ring.read() == []
 
 
+@pytest.mark.thread_unsafe(reason="reads the fixture's ring, which the threads share: one "
+                                  "thread gets the records the test expects")
 def test_record_larger_than_data_area(ring: perfsys.RingBuffer) -> None:
     bad = struct.pack("=IHH", 9, 0, 65528)
     _put(ring, 0, bad)
@@ -538,6 +552,7 @@ def test_wait_propagates_handler_exceptions(perf_ring: perfsys.RingBuffer) -> No
 # -- leaks ----------------------------------------------------------------------------
 
 
+@pytest.mark.thread_unsafe(reason="counts the process's descriptors and mappings")
 def test_no_leaks_across_many_rings_and_reads(fd: int) -> None:
     def fds() -> int:
         return len(os.listdir("/proc/self/fd"))

@@ -519,6 +519,8 @@ def test_decoder_errors_stop_the_ring_at_the_record() -> None:
         os.close(fd)
 
 
+@pytest.mark.thread_unsafe(reason="counts every sample of 6000 system calls: copies sampling at "
+                                  "once reach the kernel's sample-rate limit, which drops samples")
 def test_concurrent_readers_hand_out_each_record_once() -> None:
     st = SAMPLE_TID | SAMPLE_TIME
     fd = open_getpid_tracepoint(sample_type=st)

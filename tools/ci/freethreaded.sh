@@ -31,9 +31,10 @@ fi
 PY=$venv/bin/python
 
 "$PY" setup.py -q build_ext --inplace
+export PYTHONPATH=$PWD/src   # the suite tests the perfsys it imports: this build
 # A module that needs the GIL makes the interpreter turn it on at import (with a
 # RuntimeWarning): error on the warning, and check the switch itself.
-PYTHONPATH=src "$PY" -W error::RuntimeWarning -c "
+"$PY" -W error::RuntimeWarning -c "
 import sys, perfsys, perfsys._perfsys
 assert not sys._is_gil_enabled(), 'importing perfsys enabled the GIL'
 print('perfsys', perfsys.__version__, 'on', sys.version.split()[0], '- GIL disabled')"

@@ -188,6 +188,19 @@ TRAILER_BITS = (
 )
 
 
+def ip_sample_ring(n: int, pages: int = 1) -> perfsys.RingBuffer:
+    """A memfd ring (RingBuffer._testing) holding n unread SAMPLE records of
+    PERF_SAMPLE_IP alone (16 bytes each), with ip = 0..n-1."""
+    ring = perfsys.RingBuffer._testing(pages)
+    with memoryview(ring) as mv:
+        page = ring.page_size
+        for i in range(n):
+            mv[page + 16 * i: page + 16 * (i + 1)] = struct.pack(
+                "=IHHQ", C.PERF_RECORD_SAMPLE, 0, 16, i)
+        mv[1024:1032] = struct.pack("=Q", 16 * n)   # data_head
+    return ring
+
+
 def record(type_: int, body: bytes, misc: int = 0) -> bytes:
     """A whole record: the generated perf_event_header, then `body`."""
     header = perfsys.perf_event_header(type=type_, misc=misc, size=8 + len(body))

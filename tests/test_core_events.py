@@ -130,16 +130,22 @@ def _count_getpid_with(a: perfsys.perf_event_attr, prog: int) -> tuple[int, int]
         return count, ids[1][0]
 
 
-@pytest.mark.thread_unsafe(reason="a tracepoint's BPF programs run for every event on it: "
-                                  "another thread's program would change this test's counts")
-def test_set_bpf_and_query_bpf() -> None:
+def _getpid_tracepoint_and_programs(*rets: int) -> tuple[perfsys.perf_event_attr, list[int]]:
+    """The attr of sys_enter_getpid and one loaded program per return value, or a skip
+    saying what the machine lacks."""
     if SYS_BPF is None:
         pytest.skip(f"no bpf(2) number known for {os.uname().machine}")
     a = _tracepoint("syscalls:sys_enter_getpid")
     try:
-        drop, keep = _load_program(0), _load_program(1)
+        return a, [_load_program(r) for r in rets]
     except OSError as e:
         pytest.skip(f"cannot load a BPF program here: {e}")
+
+
+@pytest.mark.thread_unsafe(reason="a tracepoint's BPF programs run for every event on it: "
+                                  "another thread's program would change this test's counts")
+def test_set_bpf_and_query_bpf() -> None:
+    a, (drop, keep) = _getpid_tracepoint_and_programs(0, 1)
     try:
         # a tracepoint's programs run for every perf event on it: one at a time
         # the program's return value decides whether the event counts
@@ -166,13 +172,7 @@ def test_query_bpf_hands_the_kernel_the_ids_len_it_checked() -> None:
     # released; an audit hook runs at that very moment) cannot make the kernel write
     # past the caller's buffer. Audit hooks stay for the interpreter's life: this one
     # acts only while the list above holds a buffer.
-    if SYS_BPF is None:
-        pytest.skip(f"no bpf(2) number known for {os.uname().machine}")
-    a = _tracepoint("syscalls:sys_enter_getpid")
-    try:
-        prog = _load_program(1)
-    except OSError as e:
-        pytest.skip(f"cannot load a BPF program here: {e}")
+    a, (prog,) = _getpid_tracepoint_and_programs(1)
     whole = bytearray(8 + 4)            # a query with room for 0 ids (ids_len = 0),
     whole[8:] = b"\xaa" * 4             # then 4 bytes that are not the caller's buffer
     sys.addaudithook(_change_ids_len)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from support import opened
+from support import ip_sample_ring, opened
 
 import perfsys
 from perfsys import constants as C
@@ -50,20 +50,9 @@ def _run(workers: list[Callable[[], None]]) -> list[BaseException]:
     return errors
 
 
-def _ring_with_records(n: int) -> perfsys.RingBuffer:
-    ring = perfsys.RingBuffer._testing(2)
-    with memoryview(ring) as mv:
-        page = ring.page_size
-        for i in range(n):
-            mv[page + i * REC: page + (i + 1) * REC] = struct.pack(
-                "=IHHQ", C.PERF_RECORD_SAMPLE, 0, REC, i)
-        mv[1024:1032] = struct.pack("=Q", n * REC)
-    return ring
-
-
 def _ring_round(decoder: perfsys.Decoder, busy: bytes) -> None:
     n = 500
-    ring = _ring_with_records(n)
+    ring = ip_sample_ring(n, 2)
     seen: list[list[int]] = [[] for _ in range(THREADS)]
 
     def reader(k: int) -> Callable[[], None]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support import opened
+from support import ip_sample_ring, opened
 
 import perfsys
 from perfsys import constants as C
@@ -121,18 +121,6 @@ def test_many_waiters_all_end_on_close(ring: perfsys.RingBuffer) -> None:
 REC = 16   # a SAMPLE record of PERF_SAMPLE_IP alone: header + ip
 
 
-def _filled_ring(n: int) -> perfsys.RingBuffer:
-    """A memfd ring holding n SAMPLE records with ip = 0..n-1, all unread."""
-    ring = perfsys.RingBuffer._testing(1)
-    with memoryview(ring) as mv:
-        page = ring.page_size
-        for i in range(n):
-            mv[page + i * REC: page + (i + 1) * REC] = struct.pack(
-                "=IHHQ", C.PERF_RECORD_SAMPLE, 0, REC, i)
-        mv[1024:1032] = struct.pack("=Q", n * REC)   # data_head
-    return ring
-
-
 def _check_each_record_once(ring: perfsys.RingBuffer, got: list[int], dropped: int,
                             n: int) -> None:
     assert len(got) == len(set(got)), "a record was handed out twice"
@@ -157,7 +145,7 @@ def test_a_discard_run_by_a_finalizer_inside_read_hands_no_record_out_twice() ->
     old = gc.get_threshold()
     try:
         for threshold in range(1, 12):
-            ring = _filled_ring(n)
+            ring = ip_sample_ring(n)
             decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP))
             outcomes: list[object] = []
 
@@ -189,7 +177,7 @@ def test_a_discard_run_by_a_finalizer_inside_read_hands_no_record_out_twice() ->
 
 
 def _race_round(n: int) -> None:
-    ring = _filled_ring(n)
+    ring = ip_sample_ring(n)
     decoder = perfsys.Decoder(perfsys.perf_event_attr(sample_type=C.PERF_SAMPLE_IP))
     busy = struct.pack("=IHHQ", C.PERF_RECORD_SAMPLE, 0, REC, 0) * 20_000
     stop = threading.Event()

@@ -213,16 +213,35 @@ def test_stat_pid_timeout() -> None:
         ([], "give a command"),
         (["frobnicate"], "unknown command 'frobnicate'"),
         (["stat"], "nothing to count"),
-        (["stat", "-e"], "option -e needs a value"),
+        (["stat", "-e"], "argument -e/--event: expected one argument"),
         (["stat", "-e", "cyclez", "true"], "unknown event 'cyclez'"),
         (["stat", "-e", "task-clock:q", "true"], "bad modifier 'q'"),
-        (["stat", "-e", "{task-clock", "true"], "unbalanced"),
+        (["stat", "-e", "{task-clock", "true"], "'{' without its '}' (at position 0 of"),
         (["stat", "-e", "msr/nope=1/", "true"], "unknown term 'nope'"),
         (["stat", "-e", "", "true"], "empty event list"),
-        (["stat", "--bogus", "true"], "unknown option '--bogus'"),
-        (["stat", "-p", "abc"], "bad process id 'abc'"),
+        (["stat", "--bogus", "true"], "unrecognized arguments: --bogus"),
+        (["stat", "-p", "abc"], "bad id 'abc'"),
+        (["stat", "-t", "0"], "bad id '0'"),
+        (["stat", "-r", "0", "true"], "--repeat takes a whole number >= 1"),
+        (["stat", "-r", "2", "-p", "1"], "-r repeats a COMMAND"),
+        (["stat", "-r", "2", "-I", "100", "true"], "-r and -I"),
+        (["stat", "-I", "5", "true"], ">= 10"),
+        (["stat", "-A", "true"], "-A needs -a or -C"),
+        (["stat", "--per-core", "true"], "--per-core needs -a or -C"),
+        (["stat", "--per-socket", "-p", "1"], "-a or -C"),
+        (["stat", "--per-thread", "true"], "--per-thread needs -p PID or -t TID"),
+        (["stat", "-A", "--per-core", "-a"], "not allowed with argument"),
+        (["stat", "-x,", "-j", "true"], "not allowed with argument"),
+        (["stat", "-C", "x", "true"], "bad CPU list 'x'"),
+        (["stat", "-C", "100000", "true"], "CPU 100000 is not online"),
+        (["stat", "-a", "-p", "1"], "not both"),
+        (["stat", "-D", "100", "-p", "1"], "-D delays"),
+        (["stat", "--filter", "x", "true"], "--filter follows the -e"),
+        (["stat", "-e", "cs", "--filter", "x", "true"], "--filter applies to tracepoints"),
+        (["stat", "-o", "/no/such/dir/x", "true"], "cannot write '/no/such/dir/x'"),
         (["stat", "-p", "1", "--", "true"], "not both"),
         (["stat", "--timeout", "-5", "-p", "1"], "--timeout takes"),
+        (["stat", "--timeout", "x", "-p", "1"], "--timeout takes"),
         (["stat", "-x", "", "true"], "may not be empty"),
         (["list", "a", "b"], "at most one PATTERN"),
         (["list", "--bogus"], "unknown option"),
@@ -262,9 +281,9 @@ def test_multiplexed_counts_are_scaled_and_marked() -> None:
     session = Session([EventGroup([spec])], [], enable_on_exec=False)
     c: Counter = session.counters[0][0]
     c.fds.append(-1)  # "opened"
-    c.value, c.enabled, c.running = 1000, 4_000_000, 1_000_000
+    c.counts[(0, -1)] = [1000, 4_000_000, 1_000_000]
     rows = stat_rows(session, 1.0)
-    assert rows[0] == Row("4000", "", "cs", 1_000_000, 25.0)
+    assert rows[0] == Row("4000", "", "cs", 1_000_000, 25.0, count=4000.0)
     import io
 
     out = io.StringIO()
@@ -272,7 +291,7 @@ def test_multiplexed_counts_are_scaled_and_marked() -> None:
     line = next(x for x in out.getvalue().splitlines() if " cs" in x)
     assert line.split()[0] == "4000" and line.endswith("(25.00%)")
     assert "multiplexed" in out.getvalue()
-    c.running = 0
+    c.counts[(0, -1)][2] = 0
     assert stat_rows(session, 1.0)[0].value == "<not counted>"
     c.fds.clear()
 

@@ -32,7 +32,9 @@ from __future__ import annotations
 import ctypes
 import difflib
 import errno
+import fnmatch
 import os
+import platform
 import re
 import struct
 from collections.abc import Iterator, Sequence
@@ -46,14 +48,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_FIELDS",
+    "CONFIG_TERMS",
+    "MODIFIERS",
     "PMU",
     "EventAlias",
     "EventCatalog",
     "EventGroup",
     "EventSpec",
+    "EventSyntaxError",
     "FormatField",
     "GenericEvent",
+    "Lexer",
+    "Token",
     "TracefsNotMounted",
+    "apply_modifiers",
     "cache_events",
     "elf_symbol_offset",
     "generic_events",
@@ -81,34 +89,11 @@ def _constants() -> Any:
     return constants
 
 
-# Terms that set the sampling period or frequency: the attr field each sets, and the
-# value of attr.freq that goes with it.
-_SAMPLING_TERMS = {
-    "period": ("sample_period", 0),
-    "sample_period": ("sample_period", 0),
-    "freq": ("sample_freq", 1),
-    "sample_freq": ("sample_freq", 1),
-}
+class TracefsNotMounted(FileNotFoundError, ValueError):
+    """Neither ``/sys/kernel/tracing`` nor ``/sys/kernel/debug/tracing`` holds tracefs.
 
-
-def _unquoted_slash(text: str, start: int) -> int:
-    """The index of the first '/' at or after `start` that is not inside quotes (a term's
-    value may be a quoted path), or len(text) if there is none."""
-    quote = ""
-    for j in range(start, len(text)):
-        c = text[j]
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "\"'":
-            quote = c
-        elif c == "/":
-            return j
-    return len(text)
-
-
-class TracefsNotMounted(FileNotFoundError):
-    """Neither ``/sys/kernel/tracing`` nor ``/sys/kernel/debug/tracing`` holds tracefs."""
+    Both an OSError (ENOENT) and a ValueError: event names that need tracefs cannot be
+    resolved without it."""
 
 
 # ---------------------------------------------------------------------------
@@ -408,7 +393,21 @@ def cache_events() -> list[GenericEvent]:
 # the result of parsing
 # ---------------------------------------------------------------------------
 
-_MODIFIERS = "ukhIGHpDe"
+#: The modifier letters, in the order perf-list(1) gives them.
+MODIFIERS = "ukhIGHpPSDWe"
+
+_MODIFIER_HELP = (
+    "u user, k kernel, h hypervisor, I non-idle, G guest, H host, p/pp/ppp precise, "
+    "P most precise, S leader sampling, D pinned, W weak group, e exclusive"
+)
+
+# The registers perf's call-graph=dwarf asks for (all general ones but the segment
+# registers x86-64 cannot sample), by machine.
+_DWARF_USER_REGS = {
+    "x86_64": ((1 << 24) - 1) & ~(0xF << 12),
+    "aarch64": (1 << 33) - 1,
+}
+_DWARF_STACK_DEFAULT = 8192
 
 
 @dataclass
@@ -418,7 +417,12 @@ class EventSpec:
     ``fields`` holds the attr's other members by their kernel names (``exclude_user``,
     ``precise_ip``, ``bp_addr``, ``sample_period``, ...); ``strings`` holds the pointer
     members (``kprobe_func``, ``uprobe_path``) as bytes, which :meth:`attr` copies into
-    buffers that live as long as the attr does.
+    buffers that live as long as the attr does. ``sample_set`` and ``sample_clear`` are
+    ``PERF_SAMPLE_*`` bits that terms (``time``, ``call-graph``, ``aux-sample-size``) add
+    to and remove from whatever ``sample_type`` the caller asks for.
+
+    Like perf, every event starts with ``exclude_guest`` set; the ``G`` modifier (and
+    modifiers that choose privilege levels) decide it anew.
     """
 
     text: str
@@ -429,12 +433,26 @@ class EventSpec:
     config2: int = 0
     config3: int = 0
     config4: int = 0
-    fields: dict[str, int] = field(default_factory=dict)
+    fields: dict[str, int] = field(default_factory=lambda: {"exclude_guest": 1})
     strings: dict[str, bytes] = field(default_factory=dict)
     pmu: str | None = None
     scale: float = 1.0
     unit: str = ""
     cpus: tuple[int, ...] | None = None
+    #: ``:P``: open with the highest ``precise_ip`` the PMU takes (3, lowered on refusal).
+    precise_max: bool = False
+    #: ``:S``: a sampling group's leader samples the others' counts (PERF_SAMPLE_READ).
+    sample_read: bool = False
+    #: ``:W``: a group that may fall apart into single events if the PMU cannot hold it.
+    weak: bool = False
+    #: the ``percore`` term: counts are summed over the hardware threads of each core.
+    percore: bool = False
+    #: the ``metric-id`` term.
+    metric_id: str | None = None
+    sample_set: int = 0
+    sample_clear: int = 0
+    #: whether a G or H modifier chose guest/host counting (perf's ``exclude_GH``).
+    exclude_gh: bool = False
 
     def attr(self, **extra: int) -> perf_event_attr:
         """A fresh ``perfsys.perf_event_attr`` for this event; ``extra`` sets more fields.
@@ -450,7 +468,13 @@ class EventSpec:
             value = getattr(self, name)
             if value:
                 setattr(a, name, value)
-        for name, value in {**self.fields, **extra}.items():
+        values = {**self.fields, **extra}
+        if self.precise_max and "precise_ip" not in extra:
+            values["precise_ip"] = 3
+        if self.sample_set or self.sample_clear:
+            values["sample_type"] = (values.get("sample_type", 0) | self.sample_set) \
+                & ~self.sample_clear
+        for name, value in values.items():
             setattr(a, name, value)
         keep = []
         for name, data in self.strings.items():
@@ -463,23 +487,121 @@ class EventSpec:
 
 @dataclass
 class EventGroup:
-    """Events opened together: the first is the group leader (a lone event is a group of one)."""
+    """Events opened together: the first is the group leader (a lone event is a group of one).
+
+    ``name`` is the group's name when written ``name{...}``; ``weak`` is set by the ``W``
+    modifier (the group may be opened as single events when the PMU cannot hold it).
+    """
 
     events: list[EventSpec]
     braced: bool = False
+    name: str | None = None
 
     @property
     def leader(self) -> EventSpec:
         return self.events[0]
 
+    @property
+    def weak(self) -> bool:
+        return any(s.weak for s in self.events)
+
+
+class EventSyntaxError(ValueError):
+    """An event list perfsys cannot make attrs of: ``text`` is the whole list, ``pos`` the
+    offset of the offending part, ``reason`` what is wrong with it."""
+
+    def __init__(self, reason: str, text: str, pos: int) -> None:
+        self.reason, self.text, self.pos = reason, text, pos
+        super().__init__(f"{reason} (at position {pos} of {text!r})")
+
 
 # ---------------------------------------------------------------------------
-# the catalog: sysfs + tracefs + generic names, and the parser
+# the lexer
 # ---------------------------------------------------------------------------
 
-_PMU_START = re.compile(r"[A-Za-z0-9_.\-]+/")
-_TERM_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-_RAW = re.compile(r"^r([0-9a-fA-F]+)$")
+# A name: events, PMUs, terms, tracepoints (with the glob characters of wildcards),
+# modifier strings. A number: decimal or 0x hex. Strings in either quote.
+_TOKEN = re.compile(
+    r"(?P<number>0[xX][0-9a-fA-F]+|[0-9]+)(?![A-Za-z0-9_.\-])"
+    r"|(?P<name>[A-Za-z0-9_*?\[\]!.][A-Za-z0-9_*?\[\]!.\-]*)"
+    r"|(?P<string>\"[^\"]*\"|'[^']*')"
+    r"|(?P<punct>[{}:,/=])"
+)
+_RAW = re.compile(r"^r(?:0[xX])?([0-9a-fA-F]+)$")
+_GLOB = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One token of an event list: ``kind`` is ``name``, ``number``, ``string``, one of
+    ``{ } : , / =``, or ``end``; ``pos`` is its offset in the text."""
+
+    kind: str
+    text: str
+    pos: int
+
+    @property
+    def value(self) -> str:
+        """The text, without the quotes of a string."""
+        return self.text[1:-1] if self.kind == "string" else self.text
+
+
+class Lexer:
+    """Splits an event list into :class:`Token` s on demand, skipping blanks."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def _skip(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in " \t\n":
+            self.pos += 1
+
+    def peek(self) -> Token:
+        self._skip()
+        if self.pos >= len(self.text):
+            return Token("end", "", len(self.text))
+        m = _TOKEN.match(self.text, self.pos)
+        if m is None:
+            ch = self.text[self.pos]
+            if ch in "\"'":
+                raise EventSyntaxError(f"unterminated quote {ch}", self.text, self.pos)
+            raise EventSyntaxError(f"unexpected character {ch!r}", self.text, self.pos)
+        kind = m.lastgroup or "punct"
+        return Token(m.group() if kind == "punct" else kind, m.group(), self.pos)
+
+    def next(self) -> Token:
+        tok = self.peek()
+        self.pos = tok.pos + len(tok.text)
+        return tok
+
+    def accept(self, kind: str) -> Token | None:
+        """The next token if it is of ``kind`` (consumed), else None."""
+        tok = self.peek()
+        if tok.kind != kind:
+            return None
+        return self.next()
+
+    def expect(self, kind: str, what: str) -> Token:
+        tok = self.peek()
+        if tok.kind != kind:
+            shown = repr(tok.text) if tok.kind != "end" else "the end"
+            raise EventSyntaxError(f"expected {what}, found {shown}", self.text, tok.pos)
+        return self.next()
+
+    def raw_until(self, stops: str) -> tuple[str, int]:
+        """The raw text up to the first character of ``stops`` (or the end), consumed."""
+        start = self.pos
+        j = start
+        while j < len(self.text) and self.text[j] not in stops:
+            j += 1
+        self.pos = j
+        return self.text[start:j], start
+
+
+# ---------------------------------------------------------------------------
+# numbers and modifiers
+# ---------------------------------------------------------------------------
 
 
 def _number(text: str, what: str) -> int:
@@ -498,58 +620,99 @@ def _number(text: str, what: str) -> int:
     return v
 
 
-def _split_outside(text: str, sep: str) -> list[str]:
-    """Split at ``sep`` where it is outside quotes, braces and PMU term sections."""
-    parts: list[str] = []
-    cur: list[str] = []
-    depth = 0
-    i = 0
-    at_start = True
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if at_start:
-            m = _PMU_START.match(text, i)
-            if m:  # a "pmu/.../" section: copy through its closing slash
-                j = _unquoted_slash(text, m.end())
-                if j >= n:
-                    raise ValueError(f"event {text[i:]!r}: no closing '/' after the terms")
-                cur.append(text[i : j + 1])
-                i = j + 1
-                at_start = False
+def _check_modifiers(mods: str) -> str | None:
+    """Why ``mods`` is not a modifier string, or None if it is one."""
+    bad = [c for c in mods if c not in MODIFIERS]
+    if bad:
+        return f"bad modifier {bad[0]!r} in {mods!r} (modifiers: {_MODIFIER_HELP})"
+    for c in set(mods) - {"p"}:
+        if mods.count(c) > 1:
+            return f"repeated modifier {c!r} in {mods!r}"
+    if mods.count("p") > 3:
+        return f"too many 'p' modifiers in {mods!r} (precise_ip is at most 3)"
+    return None
+
+
+def apply_modifiers(spec: EventSpec, mods: str, group: bool, leader: bool = True) -> None:
+    """Apply modifier letters to ``spec`` as perf does.
+
+    An event's own modifiers (``group`` false) decide the privilege levels and guest/host
+    choice anew; a group's modifiers merge with what each member already has: levels
+    are added to the member's, ``p`` adds to its precision, and ``D`` and ``e`` reach the
+    leader only. Raises ValueError for a bad modifier string or a precision over 3.
+    """
+    why = _check_modifiers(mods)
+    if why:
+        raise ValueError(why)
+    f = spec.fields
+    # perf's variables: each starts from the member's value for a group's modifiers and
+    # from zero for an event's own, and then all of them are written back
+    eu = f.get("exclude_user", 0) if group else 0
+    ek = f.get("exclude_kernel", 0) if group else 0
+    eh = f.get("exclude_hv", 0) if group else 0
+    e_host = f.get("exclude_host", 0) if group else 0
+    e_guest = f.get("exclude_guest", 0) if group else 0
+    exclude = eu | ek | eh
+    exclude_gh = spec.exclude_gh if group else False
+    for c in mods:
+        if c in "ukh":
+            if not exclude:
+                exclude = eu = ek = eh = 1
+            if c == "u" and not exclude_gh:
+                e_guest = 1
+            if c == "u":
+                eu = 0
+            elif c == "k":
+                ek = 0
+            else:
+                eh = 0
+        elif c in "GH":
+            if not exclude_gh:
+                exclude_gh, e_guest, e_host = True, 1, 1
+            if c == "G":
+                e_guest = 0
+            else:
+                e_host = 0
+        elif c == "p" and not exclude_gh:
+            e_guest = 1  # precise sampling needs exclude_guest
+    f["exclude_user"], f["exclude_kernel"], f["exclude_hv"] = eu, ek, eh
+    f["exclude_host"], f["exclude_guest"] = e_host, e_guest
+    spec.exclude_gh = exclude_gh
+    if not group:
+        for name in ("precise_ip", "exclude_idle", "pinned", "exclusive"):
+            f.pop(name, None)
+    precise = mods.count("p")
+    if precise:
+        total = (f.get("precise_ip", 0) if group else 0) + precise
+        if total > 3:
+            raise ValueError(
+                f"too many 'p' modifiers: the precision of {spec.name!r} would be {total} "
+                "(precise_ip is at most 3)"
+            )
+        f["precise_ip"] = total
+    if "P" in mods:
+        spec.precise_max = True
+    if "I" in mods:
+        f["exclude_idle"] = 1
+    if "S" in mods:
+        spec.sample_read = True
+    if "W" in mods:
+        spec.weak = True
+    for letter, name in (("D", "pinned"), ("e", "exclusive")):
+        if letter in mods:
+            if not leader:
+                if not group:
+                    raise ValueError(
+                        f"':{letter}' ({name}) belongs to a group's leader, "
+                        f"not to its member {spec.name!r}"
+                    )
                 continue
-        if ch in "\"'":
-            j = text.find(ch, i + 1)
-            if j < 0:
-                raise ValueError(f"unterminated quote in {text!r}")
-            cur.append(text[i : j + 1])
-            i = j + 1
-            at_start = False
-            continue
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth < 0:
-                raise ValueError(f"unbalanced '}}' in {text!r}")
-        if ch == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-            at_start = True
-        else:
-            cur.append(ch)
-            at_start = ch in "{,"
-        i += 1
-    if depth:
-        raise ValueError(f"unbalanced '{{' in {text!r}")
-    parts.append("".join(cur))
-    return parts
+            f[name] = 1
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1]
-    return value
+# ---------------------------------------------------------------------------
+# the catalog: sysfs + tracefs + generic names
+# ---------------------------------------------------------------------------
 
 
 class EventCatalog:
@@ -589,8 +752,9 @@ class EventCatalog:
             return self.pmus[name]
         except KeyError:
             raise ValueError(
-                f"unknown PMU {name!r}: this kernel has no {self.devices_dir / name} "
-                f"(PMUs here: {', '.join(self.pmus) or 'none'})"
+                f"unknown PMU {name!r}: this kernel has no {self.devices_dir / name}"
+                + _suggest(name, self.pmus)
+                + f" (PMUs here: {', '.join(self.pmus) or 'none'})"
             ) from None
 
     # -- tracefs -----------------------------------------------------------
@@ -635,14 +799,28 @@ class EventCatalog:
                 subs = [d.name for d in events.iterdir() if d.is_dir()]
                 raise ValueError(
                     f"unknown tracepoint subsystem {subsystem!r} in '{subsystem}:{name}'"
-                    + self._suggest(subsystem, subs)
+                    + _suggest(subsystem, subs)
                 ) from None
             names = [d.name for d in (events / subsystem).iterdir() if d.is_dir()]
             raise ValueError(
-                f"unknown tracepoint '{subsystem}:{name}'" + self._suggest(name, names)
+                f"unknown tracepoint '{subsystem}:{name}'" + _suggest(name, names)
             ) from None
         except PermissionError as err:
             raise PermissionError(err.errno, f"cannot read tracepoint id: {err}") from err
+
+    def tracepoints_matching(self, subsystem: str, name: str) -> list[tuple[str, str]]:
+        """Every ``(subsystem, name)`` whose two parts match the shell patterns given."""
+        out: list[tuple[str, str]] = []
+        for sub, names in self.tracepoint_subsystems().items():
+            if fnmatch.fnmatchcase(sub, subsystem):
+                out.extend((sub, n) for n in names if fnmatch.fnmatchcase(n, name))
+        return out
+
+    def _has_subsystem(self, name: str) -> bool:
+        try:
+            return (self.tracefs / "events" / name).is_dir()
+        except TracefsNotMounted:
+            return False
 
     # -- generic names -----------------------------------------------------
 
@@ -660,392 +838,667 @@ class EventCatalog:
     def generic(self, name: str) -> GenericEvent | None:
         return self._generic.get(name.lower())
 
-    # -- parsing -----------------------------------------------------------
-
-    def parse(self, text: str) -> EventSpec:
-        """Parse one event (no commas outside a PMU's terms, no braces)."""
-        t = text.strip()
-        if not t:
-            raise ValueError("empty event name")
-        if "{" in t or "}" in t:
-            raise ValueError(f"{text!r}: groups belong in an event list (parse_events)")
-        m = _PMU_START.match(t)
-        if m:
-            return self._parse_pmu_event(t, m.end() - 1)
-        if t.startswith("mem:"):
-            return self._parse_breakpoint(t)
-        for prefix in ("uprobe:", "uretprobe:", "kprobe:", "kretprobe:"):
-            if t.startswith(prefix):
-                return self._parse_probe_shorthand(t, prefix[:-1])
-        parts = t.split(":")
-        if len(parts) > 3:
-            raise ValueError(f"cannot parse event {text!r}")
-        if len(parts) == 3:
-            spec = self._tracepoint(t, parts[0], parts[1])
-            self._apply_modifiers(spec, parts[2], t)
-            return spec
-        if len(parts) == 2:
-            name, mods = parts
-            if self._is_name(name) and (
-                (mods and set(mods) <= set(_MODIFIERS)) or not self._has_subsystem(name)
-            ):
-                spec = self._named_event(t, name)
-                self._apply_modifiers(spec, mods, t)
-                return spec
-            return self._tracepoint(t, name, mods)
-        return self._named_event(t, t)
-
-    def parse_list(self, text: str) -> list[EventGroup]:
-        """Parse a comma-separated event list with ``{...}`` groups (and group modifiers)."""
-        groups: list[EventGroup] = []
-        for item in _split_outside(text, ","):
-            item = item.strip()
-            if not item:
-                raise ValueError(f"empty event in list {text!r}")
-            if item.startswith("{"):
-                close = item.rfind("}")
-                if close < 0:
-                    raise ValueError(f"unbalanced '{{' in {item!r}")
-                inner, rest = item[1:close], item[close + 1 :]
-                mods = ""
-                if rest:
-                    if not rest.startswith(":"):
-                        raise ValueError(f"unexpected {rest!r} after group {item!r}")
-                    mods = rest[1:]
-                    self._check_modifiers(mods, item)
-                members = [self.parse(e) for e in _split_outside(inner, ",")]
-                if mods:
-                    for spec in members:
-                        self._apply_modifiers(spec, mods, item)
-                        spec.name = f"{spec.name}:{mods}" if ":" not in spec.name else spec.name
-                groups.append(EventGroup(members, braced=True))
-            else:
-                groups.append(EventGroup([self.parse(item)]))
-        return groups
-
-    # -- pieces of the parser ----------------------------------------------
-
-    @staticmethod
-    def _suggest(name: str, choices: Any) -> str:
-        close = difflib.get_close_matches(name, list(choices), n=1)
-        return f" (did you mean {close[0]!r}?)" if close else ""
-
     def _is_name(self, name: str) -> bool:
+        """Whether ``name`` alone names an event (generic, raw or a PMU's alias)."""
         return (
             self.generic(name) is not None
             or bool(_RAW.match(name))
             or any(name in p.aliases for p in self.pmus.values())
         )
 
-    def _named_event(self, text: str, name: str) -> EventSpec:
-        ev = self.generic(name)
+    # -- parsing -----------------------------------------------------------
+
+    def parse(self, text: str) -> EventSpec:
+        """Parse one event (no groups; a wildcard must match exactly one tracepoint)."""
+        groups = self.parse_list(text)
+        if len(groups) != 1 or groups[0].braced or len(groups[0].events) != 1:
+            n = sum(len(g.events) for g in groups)
+            raise EventSyntaxError(
+                f"one event expected, found {n} (event lists and groups: parse_list)", text, 0
+            )
+        return groups[0].events[0]
+
+    def parse_list(self, text: str) -> list[EventGroup]:
+        """Parse a comma-separated event list with ``{...}`` groups (and group modifiers)."""
+        return _Parser(self, text).events()
+
+
+def _suggest(name: str, choices: Any) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ---------------------------------------------------------------------------
+# the grammar
+# ---------------------------------------------------------------------------
+
+# Terms every event takes (perf's "config terms"), beside a PMU's format terms.
+CONFIG_TERMS: tuple[str, ...] = (
+    "config", "config1", "config2", "config3", "config4", "name", "period", "sample_period",
+    "freq", "sample_freq", "time", "call-graph", "stack-size", "max-stack", "inherit",
+    "no-inherit", "overwrite", "no-overwrite", "aux-output", "aux-sample-size", "percore",
+    "metric-id",
+)
+_STRING_TERMS = frozenset({"name", "call-graph", "metric-id"})
+_PROBE_KINDS = ("uprobe", "uretprobe", "kprobe", "kretprobe")
+
+
+@dataclass
+class _Term:
+    key: str
+    value: str | None  # None: written bare
+    pos: int
+    number_token: bool = False  # the value was a number, not a name or string
+
+
+class _Parser:
+    """Recursive descent over :class:`Lexer` tokens; one method per production::
+
+        events    := item (',' item)*
+        item      := [NAME] '{' event (',' event)* '}' [':' MODS]  |  event
+        event     := NUMBER ':' NUMBER [terms] [mods]                 numeric type:config
+                   | 'mem' ':' NUMBER ['/' NUMBER] [':' ACCESS] [terms] [mods]
+                   | PROBE ':' RAW                                    uprobe:PATH:WHERE ...
+                   | NAME '/' [term (',' term)*] '/' [[':'] MODS]     PMU event
+                   | NAME ':' NAME [terms] [mods]                     tracepoint (globs too)
+                   | NAME [terms] [mods]                              generic, cache, raw, alias
+        terms     := '/' [term (',' term)*] '/'
+        term      := NAME ['=' (NUMBER | NAME | STRING)]
+        mods      := ':' MODS
+    """
+
+    def __init__(self, catalog: EventCatalog, text: str) -> None:
+        self.cat = catalog
+        self.text = text
+        self.lex = Lexer(text)
+
+    def fail(self, reason: str, pos: int) -> EventSyntaxError:
+        return EventSyntaxError(reason, self.text, pos)
+
+    def guard(self, pos: int, fn: Any, *args: Any) -> Any:
+        """Call ``fn``; a ValueError it raises becomes an EventSyntaxError at ``pos``."""
+        try:
+            return fn(*args)
+        except EventSyntaxError:
+            raise
+        except TracefsNotMounted:
+            raise
+        except ValueError as err:
+            raise self.fail(str(err), pos) from None
+
+    # events := item (',' item)*
+    def events(self) -> list[EventGroup]:
+        if not self.text.strip():
+            raise self.fail("empty event list", 0)
+        groups: list[EventGroup] = []
+        while True:
+            groups.extend(self.item())
+            tok = self.lex.peek()
+            if tok.kind == "end":
+                return groups
+            if tok.kind != ",":
+                raise self.fail(f"unexpected {tok.text!r} after an event", tok.pos)
+            self.lex.next()
+            if self.lex.peek().kind in ("end", ","):
+                raise self.fail("empty event in the list", self.lex.peek().pos)
+
+    # item := [NAME] '{' event (',' event)* '}' [':' MODS] | event
+    def item(self) -> list[EventGroup]:
+        tok = self.lex.peek()
+        name = None
+        if tok.kind == "name":
+            save = self.lex.pos
+            self.lex.next()
+            if self.lex.peek().kind == "{":
+                name = tok.text
+            else:
+                self.lex.pos = save
+        if self.lex.peek().kind == "{":
+            return [self.group(name)]
+        if tok.kind == "}":
+            raise self.fail("'}' without its '{'", tok.pos)
+        return [EventGroup([spec]) for spec in self.event()]
+
+    def group(self, name: str | None) -> EventGroup:
+        open_tok = self.lex.next()
+        members: list[EventSpec] = []
+        if self.lex.peek().kind == "}":
+            raise self.fail("empty group", open_tok.pos)
+        while True:
+            tok = self.lex.peek()
+            if tok.kind == "{":
+                raise self.fail("groups do not nest", tok.pos)
+            if tok.kind == "end":
+                raise self.fail("'{' without its '}'", open_tok.pos)
+            members.extend(self.event())
+            tok = self.lex.next()
+            if tok.kind == "}":
+                break
+            if tok.kind != ",":
+                if tok.kind == "end":
+                    raise self.fail("'{' without its '}'", open_tok.pos)
+                raise self.fail(f"expected ',' or '}}', found {tok.text!r}", tok.pos)
+        for spec in members[1:]:
+            for letter, field_name in (("D", "pinned"), ("e", "exclusive")):
+                if spec.fields.get(field_name):
+                    raise self.fail(
+                        f"{spec.name!r} is {field_name} (:{letter}) but not its group's "
+                        "leader: only a leader can be", open_tok.pos)
+        if self.lex.accept(":"):
+            mods = self.lex.expect("name", "modifiers after ':'")
+            for i, spec in enumerate(members):
+                self.guard(mods.pos, apply_modifiers, spec, mods.text, True, i == 0)
+                if ":" not in spec.name:
+                    spec.name = f"{spec.name}:{mods.text}"
+        return EventGroup(members, braced=True, name=name)
+
+    # event := ... (see the class docstring); a tracepoint wildcard gives several
+    def event(self) -> list[EventSpec]:
+        start = self.lex.peek()
+        if start.kind == "number":
+            specs = [self.numeric()]
+        elif start.kind == "name":
+            specs = self.named()
+        else:
+            shown = repr(start.text) if start.kind != "end" else "the end"
+            raise self.fail(f"expected an event, found {shown}", start.pos)
+        return specs
+
+    def modifiers(self, specs: list[EventSpec], after_slash: bool = False) -> None:
+        """[':' MODS] (after a PMU's closing slash the colon is optional)."""
+        if self.lex.accept(":") is None:
+            tok = self.lex.peek()
+            if not (after_slash and tok.kind == "name"):
+                return
+        tok = self.lex.expect("name", "modifiers")
+        for spec in specs:
+            self.guard(tok.pos, apply_modifiers, spec, tok.text, False)
+
+    def finish(self, specs: list[EventSpec], start: int) -> list[EventSpec]:
+        """Name the events by their text (unless a name= term did) and take modifiers."""
+        self.modifiers(specs)
+        written = self.text[start:self.lex.pos].strip()
+        for spec in specs:
+            spec.text = written
+            if spec.name == "":
+                spec.name = written
+        return specs
+
+    # NUMBER ':' NUMBER [terms] [mods]
+    def numeric(self) -> EventSpec:
+        tok = self.lex.next()
+        type_ = self.guard(tok.pos, _number, tok.text, "event type")
+        if type_ >> 32:
+            raise self.fail(f"event type {tok.text} does not fit 32 bits", tok.pos)
+        self.lex.expect(":", "':' between an event's type and config")
+        ctok = self.lex.expect("number", "a config number")
+        spec = EventSpec("", "", type_, self.guard(ctok.pos, _number, ctok.text, "config"))
+        self.config_terms(spec, self.terms())
+        return self.finish([spec], tok.pos)[0]
+
+    def named(self) -> list[EventSpec]:
+        tok = self.lex.next()
+        name = tok.text
+        nxt = self.lex.peek()
+        if nxt.kind == "/":
+            return [self.pmu_event(tok)]
+        if nxt.kind == ":" and name == "mem":
+            return [self.breakpoint(tok)]
+        if nxt.kind == ":" and name in _PROBE_KINDS:
+            return [self.probe(tok)]
+        if nxt.kind == ":":
+            # cycles:u (modifiers) or sched:sched_switch (a tracepoint)
+            save = self.lex.pos
+            self.lex.next()
+            after = self.lex.peek()
+            if after.kind == "name" and self.cat._is_name(name) and (
+                _check_modifiers(after.text) is None or not self.cat._has_subsystem(name)
+            ):
+                self.lex.pos = save
+                return self.finish([self.symbol(tok)], tok.pos)
+            if after.kind != "name":
+                raise self.fail("expected a tracepoint name or modifiers after ':'", after.pos)
+            self.lex.next()
+            return self.tracepoint(tok, after)
+        spec = self.symbol(tok)
+        self.config_terms(spec, self.terms())
+        return self.finish([spec], tok.pos)
+
+    # generic, cache, raw or a PMU alias, alone
+    def symbol(self, tok: Token) -> EventSpec:
+        name = tok.text
+        ev = self.cat.generic(name)
         if ev is not None:
-            return EventSpec(text, text, ev.type, ev.config)
+            return EventSpec("", "", ev.type, ev.config)
         m = _RAW.match(name)
-        if m:
-            return EventSpec(text, text, _TYPE_RAW, _number("0x" + m.group(1), name))
-        owners = [p for p in self.pmus.values() if name in p.aliases]
+        if m and not any(name in p.aliases for p in self.cat.pmus.values()):
+            return EventSpec("", "", _TYPE_RAW,
+                             self.guard(tok.pos, _number, "0x" + m.group(1), name))
+        owners = [p for p in self.cat.pmus.values() if name in p.aliases]
         if len(owners) == 1:
-            spec = self._pmu_terms(text, owners[0], name)
-            spec.name = text
-            return spec
+            return self.pmu_terms(owners[0], [_Term(name, None, tok.pos)], tok.pos)
         if len(owners) > 1:
-            raise ValueError(
+            raise self.fail(
                 f"event {name!r} is ambiguous: PMUs "
                 + ", ".join(p.name for p in owners)
-                + f" all have it; write e.g. {owners[0].name}/{name}/"
-            )
-        known = list(self._generic) + [a for p in self.pmus.values() for a in p.aliases]
-        raise ValueError(f"unknown event {name!r}{self._suggest(name, known)}")
+                + f" all have it; write e.g. {owners[0].name}/{name}/", tok.pos)
+        if _GLOB.search(name):
+            raise self.fail(f"a wildcard names tracepoints only (SUBSYSTEM:NAME), not {name!r}",
+                            tok.pos)
+        known = list(self.cat._generic) + [a for p in self.cat.pmus.values() for a in p.aliases]
+        raise self.fail(f"unknown event {name!r}{_suggest(name, known)}", tok.pos)
 
-    def _tracepoint(self, text: str, subsystem: str, name: str) -> EventSpec:
-        if not subsystem or not name:
-            raise ValueError(f"cannot parse event {text!r}")
-        tid = self.tracepoint_id(subsystem, name)
-        return EventSpec(text, text, _TYPE_TRACEPOINT, tid, fields={"sample_period": 1})
-
-    def _has_subsystem(self, name: str) -> bool:
-        try:
-            return (self.tracefs / "events" / name).is_dir()
-        except TracefsNotMounted:
-            return False
-
-    def _check_modifiers(self, mods: str, text: str) -> None:
-        if not mods:
-            raise ValueError(f"empty modifier list in {text!r}")
-        bad = [c for c in mods if c not in _MODIFIERS]
-        if bad:
-            raise ValueError(
-                f"bad modifier {bad[0]!r} in {text!r} (modifiers: u k h I G H p pp ppp D e)"
-            )
-        if mods.count("p") > 3:
-            raise ValueError(f"too many 'p' modifiers in {text!r} (precise_ip is at most 3)")
-
-    def _apply_modifiers(self, spec: EventSpec, mods: str, text: str) -> None:
-        self._check_modifiers(mods, text)
-        f = spec.fields
-        levels = {c for c in mods if c in "ukh"}
-        if levels:
-            f["exclude_user"] = int("u" not in levels)
-            f["exclude_kernel"] = int("k" not in levels)
-            f["exclude_hv"] = int("h" not in levels)
-        if "I" in mods:
-            f["exclude_idle"] = 1
-        if "G" in mods and "H" not in mods:
-            f["exclude_host"] = 1
-        if "H" in mods and "G" not in mods:
-            f["exclude_guest"] = 1
-        if "p" in mods:
-            f["precise_ip"] = mods.count("p")
-        if "D" in mods:
-            f["pinned"] = 1
-        if "e" in mods:
-            f["exclusive"] = 1
-
-    def _parse_breakpoint(self, text: str) -> EventSpec:
-        c = _constants()
-        parts = text[len("mem:") :].split(":")
-        loc = parts[0]
-        access = ""
-        mods = ""
-        rest = parts[1:]
-        if rest and rest[0] and set(rest[0]) <= set("rwx"):
-            access = rest.pop(0)
-        if rest:
-            mods = rest.pop(0)
-        if rest or not loc:
-            raise ValueError(f"cannot parse breakpoint {text!r} (mem:ADDR[/LEN][:rwx][:mods])")
-        addr_s, slash, len_s = loc.partition("/")
-        addr = _number(addr_s, f"breakpoint address in {text!r}")
-        bp_type = 0
-        for ch in access or "rw":
-            bp_type |= {"r": c.HW_BREAKPOINT_R, "w": c.HW_BREAKPOINT_W, "x": c.HW_BREAKPOINT_X}[ch]
-        if len(set(access)) != len(access):
-            raise ValueError(f"repeated access letter in {text!r}")
-        if "x" in access and access != "x":
-            raise ValueError(f"breakpoint {text!r}: 'x' cannot be combined with 'r' or 'w'")
-        if slash:
-            length = _number(len_s, f"breakpoint length in {text!r}")
+    # NAME ':' NAME [terms] [mods]
+    def tracepoint(self, sub: Token, name: Token) -> list[EventSpec]:
+        terms = self.terms()
+        if _GLOB.search(sub.text) or _GLOB.search(name.text):
+            found = self.cat.tracepoints_matching(sub.text, name.text)
+            if not found:
+                raise self.fail(f"no tracepoint matches '{sub.text}:{name.text}'", sub.pos)
         else:
-            length = ctypes.sizeof(ctypes.c_long) if access == "x" else c.HW_BREAKPOINT_LEN_4
-        if length not in (1, 2, 4, 8):
-            raise ValueError(f"breakpoint {text!r}: length {length} is not 1, 2, 4 or 8")
-        spec = EventSpec(
-            text, text, _TYPE_BREAKPOINT,
-            fields={"bp_type": bp_type, "bp_addr": addr, "bp_len": length, "sample_period": 1},
-        )
-        if mods:
-            self._apply_modifiers(spec, mods, text)
-        return spec
+            self.guard(sub.pos, self.cat.tracepoint_id, sub.text, name.text)
+            found = [(sub.text, name.text)]
+        specs = []
+        for s, n in found:
+            tid = self.guard(sub.pos, self.cat.tracepoint_id, s, n)
+            spec = EventSpec("", f"{s}:{n}" if len(found) > 1 else "", _TYPE_TRACEPOINT, tid)
+            spec.fields["sample_period"] = 1
+            self.config_terms(spec, terms)
+            specs.append(spec)
+        self.modifiers(specs)
+        written = self.text[sub.pos:self.lex.pos].strip()
+        for spec in specs:
+            spec.text = written
+            if not spec.name:
+                spec.name = written
+            elif len(specs) > 1 and written.count(":") > 1:
+                spec.name += written[written.rindex(":"):]
+        return specs
 
-    def _parse_probe_shorthand(self, text: str, kind: str) -> EventSpec:
-        body = text[len(kind) + 1 :]
-        mods = ""
-        head, sep, last = body.rpartition(":")
-        if sep and last and set(last) <= set(_MODIFIERS) and (kind.startswith("k") or ":" in head):
-            body, mods = head, last
-        retprobe = kind.endswith("retprobe")
-        if kind.startswith("u"):
-            path, sep, where = body.rpartition(":")
-            if not sep or not path or not where:
-                raise ValueError(
-                    f"cannot parse {text!r} ({kind}:PATH:SYMBOL[+OFF] or {kind}:PATH:OFFSET)"
-                )
-            spec = self._uprobe(text, self.pmu("uprobe"), path, where, retprobe)
-        else:
-            func, plus, off = body.partition("+")
-            if not func:
-                raise ValueError(f"cannot parse {text!r} ({kind}:FUNCTION[+OFFSET])")
-            offset = _number(off, f"offset in {text!r}") if plus else 0
-            spec = self._kprobe(text, self.pmu("kprobe"), func, offset, retprobe)
-        if mods:
-            self._apply_modifiers(spec, mods, text)
-        return spec
-
-    def _set_retprobe(self, spec: EventSpec, pmu: PMU) -> None:
-        fmt = pmu.formats.get("retprobe")
-        if fmt is None:
-            raise ValueError(
-                f"PMU {pmu.name!r} has no 'retprobe' format: cannot make a return probe"
-            )
-        setattr(spec, fmt.config, fmt.insert(getattr(spec, fmt.config), 1))
-
-    def _uprobe(self, text: str, pmu: PMU, path: str, where: str, retprobe: bool) -> EventSpec:
-        if re.fullmatch(r"0[xX][0-9a-fA-F]+|\d+", where):
-            offset = _number(where, f"uprobe offset in {text!r}")
-        else:
-            sym, plus, off = where.partition("+")
-            extra = _number(off, f"offset in {text!r}") if plus else 0
-            offset = elf_symbol_offset(path, sym) + extra
-        spec = EventSpec(text, text, pmu.type, pmu=pmu.name)
-        spec.strings["uprobe_path"] = os.fsencode(path)
-        spec.fields["probe_offset"] = offset
-        if retprobe:
-            self._set_retprobe(spec, pmu)
-        return spec
-
-    def _kprobe(self, text: str, pmu: PMU, func: str, offset: int, retprobe: bool) -> EventSpec:
-        spec = EventSpec(text, text, pmu.type, pmu=pmu.name)
-        spec.strings["kprobe_func"] = func.encode()
-        spec.fields["probe_offset"] = offset
-        if retprobe:
-            self._set_retprobe(spec, pmu)
-        return spec
-
-    def _parse_pmu_event(self, text: str, slash: int) -> EventSpec:
-        name = text[:slash]
-        rest = text[slash + 1 :]
-        j = _unquoted_slash(rest, 0)
-        if j >= len(rest):
-            raise ValueError(f"event {text!r}: no closing '/' after the terms")
-        terms, mods = rest[:j], rest[j + 1 :]
-        if mods.startswith(":"):
-            mods = mods[1:]
-        if name in self.pmus:
-            spec = self._pmu_terms(text, self.pmus[name], terms)
-        elif self.generic(name) is not None or _RAW.match(name):
-            spec = self._named_event(text, name)
-            self._special_terms(spec, terms, text, allowed=None)
-        else:
-            self.pmu(name)  # raises: unknown PMU
-            raise AssertionError
-        spec.text = text
-        if spec.name == name or spec.name == terms:
-            spec.name = text
-        if mods:
-            self._apply_modifiers(spec, mods, text)
-        return spec
-
-    @staticmethod
-    def _split_terms(terms: str, text: str) -> list[tuple[str, str | None]]:
-        out: list[tuple[str, str | None]] = []
-        if not terms.strip():
+    # '/' [term (',' term)*] '/'  (absent: no terms)
+    def terms(self) -> list[_Term]:
+        if self.lex.peek().kind != "/":
+            return []
+        open_tok = self.lex.next()
+        out: list[_Term] = []
+        if self.lex.accept("/"):
             return out
-        for raw in _split_outside(terms, ","):
-            raw = raw.strip()
-            if not raw:
-                raise ValueError(f"empty term in {text!r}")
-            key, eq, value = raw.partition("=")
-            key = key.strip()
-            if not _TERM_KEY.match(key):
-                raise ValueError(f"bad term {raw!r} in {text!r}")
-            out.append((key, _unquote(value.strip()) if eq else None))
-        return out
+        while True:
+            tok = self.lex.peek()
+            if tok.kind == "end":
+                raise self.fail("no closing '/' after the terms", open_tok.pos)
+            if tok.kind in (",", "/"):
+                raise self.fail("empty term", tok.pos)
+            if tok.kind == "number" and out and out[-1].key == "call-graph":
+                # call-graph=dwarf,SIZE: the size rides along as the next "term"
+                self.lex.next()
+                out[-1].value = f"{out[-1].value},{tok.text}"
+            elif tok.kind != "name":
+                raise self.fail(f"bad term {tok.text!r}: a term is NAME or NAME=VALUE",
+                                tok.pos)
+            else:
+                self.lex.next()
+                term = _Term(tok.text, None, tok.pos)
+                if self.lex.accept("="):
+                    v = self.lex.peek()
+                    if v.kind not in ("name", "number", "string"):
+                        raise self.fail(
+                            f"term {tok.text!r} needs a value after '=' "
+                            '(quote values that contain "/": path="/usr/bin/x")', v.pos)
+                    self.lex.next()
+                    term.value, term.number_token = v.value, v.kind == "number"
+                out.append(term)
+            tok = self.lex.peek()
+            if tok.kind == "/":
+                self.lex.next()
+                return out
+            if tok.kind == "end":
+                raise self.fail("no closing '/' after the terms", open_tok.pos)
+            if tok.kind == "=" and out:
+                raise self.fail(f"term {out[-1].key!r}: one '=' per term "
+                                '(quote values that contain "/": path="/usr/bin/x")', tok.pos)
+            if tok.kind != ",":
+                raise self.fail(f"expected ',' or '/' after a term, found {tok.text!r} "
+                                '(quote values that contain "/": path="/usr/bin/x")', tok.pos)
+            self.lex.next()
 
-    _SPECIAL = ("config", "config1", "config2", "config3", "config4", "period", "freq", "name")
+    # -- config terms, shared by every kind of event -------------------------
 
-    def _special_terms(self, spec: EventSpec, terms: str, text: str,
-                       allowed: Sequence[str] | None) -> None:
-        for key, value in self._split_terms(terms, text):
-            if not self._special_term(spec, key, value, text):
-                raise ValueError(
-                    f"unknown term {key!r} in {text!r} (valid: {', '.join(self._SPECIAL)})"
-                )
+    def config_terms(self, spec: EventSpec, terms: list[_Term]) -> None:
+        for t in terms:
+            if not self.config_term(spec, t):
+                raise self.fail(
+                    f"unknown term {t.key!r}{_suggest(t.key, CONFIG_TERMS)} "
+                    f"(valid: {', '.join(CONFIG_TERMS)})", t.pos)
 
-    def _special_term(self, spec: EventSpec, key: str, value: str | None, text: str) -> bool:
-        if key == "name":
-            if not value:
-                raise ValueError(f"term 'name' needs a value in {text!r}")
-            spec.name = value
-            return True
-        if key not in CONFIG_FIELDS and key not in _SAMPLING_TERMS:
+    def term_number(self, t: _Term) -> int:
+        if t.value is None:
+            return 1  # a bare term means 1, as in perf
+        return self.guard(t.pos, _number, t.value, f"term {t.key!r}")  # type: ignore[no-any-return]
+
+    def config_term(self, spec: EventSpec, t: _Term) -> bool:
+        """Apply one of perf's config terms; False if ``t`` is none of them."""
+        c = _constants()
+        key = t.key
+        if key not in CONFIG_TERMS:
+            m = _RAW.match(key)
+            if m and t.value is None:  # cpu/r1a/: the raw config
+                spec.config = self.guard(t.pos, _number, "0x" + m.group(1), key)
+                return True
             return False
-        if value is None:
-            raise ValueError(f"term {key!r} needs a value in {text!r}")
-        number = _number(value, f"term {key!r} in {text!r}")
-        if key in CONFIG_FIELDS:
-            setattr(spec, key, number)
-        else:
-            field, freq = _SAMPLING_TERMS[key]
-            spec.fields[field] = number
-            spec.fields["freq"] = freq
+        if key in _STRING_TERMS and not t.value:
+            raise self.fail(f"term {key!r} needs a value", t.pos)
+        f = spec.fields
+        if key == "name":
+            spec.name = t.value or ""
+        elif key == "metric-id":
+            spec.metric_id = t.value
+        elif key == "call-graph":
+            self.call_graph(spec, t)
+        elif key in CONFIG_FIELDS:
+            setattr(spec, key, self.term_number(t))
+        elif key in ("period", "sample_period", "freq", "sample_freq"):
+            freq = int("freq" in key)
+            f["sample_freq" if freq else "sample_period"] = self.term_number(t)
+            f["freq"] = freq
+        elif key == "time":
+            if self.term_number(t):
+                spec.sample_set |= c.PERF_SAMPLE_TIME
+                spec.sample_clear &= ~c.PERF_SAMPLE_TIME
+            else:
+                spec.sample_clear |= c.PERF_SAMPLE_TIME
+                spec.sample_set &= ~c.PERF_SAMPLE_TIME
+        elif key == "stack-size":
+            size = self.term_number(t)
+            f["sample_stack_user"] = (size + 7) & ~7
+            if size >> 32 or f["sample_stack_user"] >> 32:
+                raise self.fail(f"stack-size {size} does not fit 32 bits", t.pos)
+        elif key == "max-stack":
+            f["sample_max_stack"] = self.term_number(t)
+            if f["sample_max_stack"] >> 16:
+                raise self.fail("max-stack does not fit 16 bits", t.pos)
+        elif key in ("inherit", "overwrite", "aux-output"):
+            target = {"inherit": "inherit", "overwrite": "write_backward",
+                      "aux-output": "aux_output"}[key]
+            f[target] = int(bool(self.term_number(t)))
+        elif key in ("no-inherit", "no-overwrite"):
+            f["inherit" if key == "no-inherit" else "write_backward"] = \
+                0 if self.term_number(t) else 1
+        elif key == "aux-sample-size":
+            f["aux_sample_size"] = self.term_number(t)
+            if f["aux_sample_size"] >> 32:
+                raise self.fail("aux-sample-size does not fit 32 bits", t.pos)
+            spec.sample_set |= c.PERF_SAMPLE_AUX
+        elif key == "percore":
+            spec.percore = bool(self.term_number(t))
         return True
 
-    def _pmu_terms(self, text: str, pmu: PMU, terms: str) -> EventSpec:
-        spec = EventSpec(text, text, pmu.type, pmu=pmu.name, cpus=pmu.cpus)
-        pending: set[str] = set()  # alias terms written "term=?": the user must give them
-        probe_path: str | None = None
-        probe_func: str | None = None
-        probe_where: str | None = None
-        probe_addr: int | None = None
-        user_terms = self._split_terms(terms, text)
-        expanded: list[tuple[str, str | None, bool]] = []
-        for key, value in user_terms:
-            alias = pmu.aliases.get(key)
-            if alias is not None and value is None and key not in pmu.formats:
-                for akey, avalue in self._split_terms(alias.terms, f"{pmu.name}/{alias.name}/"):
-                    if avalue == "?":
-                        pending.add(akey)
+    def call_graph(self, spec: EventSpec, t: _Term) -> None:
+        c = _constants()
+        mode, _, size_s = (t.value or "").partition(",")
+        chain = (c.PERF_SAMPLE_CALLCHAIN | c.PERF_SAMPLE_REGS_USER | c.PERF_SAMPLE_STACK_USER
+                 | c.PERF_SAMPLE_BRANCH_STACK)
+        spec.sample_set &= ~chain
+        f = spec.fields
+        for k in ("sample_regs_user", "exclude_callchain_user", "branch_sample_type"):
+            f.pop(k, None)
+        if size_s and mode != "dwarf":
+            raise self.fail(f"call-graph={mode} takes no size (only dwarf,SIZE)", t.pos)
+        if mode == "no":
+            spec.sample_clear |= chain
+            return
+        spec.sample_clear &= ~chain
+        if mode == "fp":
+            spec.sample_set |= c.PERF_SAMPLE_CALLCHAIN
+        elif mode == "dwarf":
+            regs = _DWARF_USER_REGS.get(platform.machine())
+            if regs is None:
+                raise self.fail(
+                    f"call-graph=dwarf: no user register set known for {platform.machine()}",
+                    t.pos)
+            size = _number(size_s, "call-graph=dwarf size") if size_s else \
+                f.get("sample_stack_user", _DWARF_STACK_DEFAULT)
+            spec.sample_set |= (c.PERF_SAMPLE_CALLCHAIN | c.PERF_SAMPLE_REGS_USER
+                                | c.PERF_SAMPLE_STACK_USER)
+            f["sample_regs_user"] = regs
+            f["sample_stack_user"] = (size + 7) & ~7
+            f["exclude_callchain_user"] = 1
+        elif mode == "lbr":
+            spec.sample_set |= c.PERF_SAMPLE_CALLCHAIN | c.PERF_SAMPLE_BRANCH_STACK
+            f["branch_sample_type"] = (
+                c.PERF_SAMPLE_BRANCH_USER | c.PERF_SAMPLE_BRANCH_CALL_STACK
+                | c.PERF_SAMPLE_BRANCH_NO_CYCLES | c.PERF_SAMPLE_BRANCH_NO_FLAGS
+                | c.PERF_SAMPLE_BRANCH_HW_INDEX
+            )
+        else:
+            raise self.fail(f"call-graph={mode!r}: one of fp, dwarf[,SIZE], lbr, no", t.pos)
+
+    # -- PMU events ----------------------------------------------------------
+
+    # NAME '/' terms '/' [[':'] MODS]
+    def pmu_event(self, tok: Token) -> EventSpec:
+        name = tok.text
+        terms = self.terms()
+        if name in self.cat.pmus:
+            spec = self.pmu_terms(self.cat.pmus[name], terms, tok.pos)
+        elif self.cat.generic(name) is not None or _RAW.match(name):
+            spec = self.symbol(tok)  # cycles/period=1000/: a symbol with config terms
+            self.config_terms(spec, terms)
+        else:
+            self.guard(tok.pos, self.cat.pmu, name)  # raises: unknown PMU
+            raise AssertionError
+        self.modifiers([spec], after_slash=True)
+        written = self.text[tok.pos:self.lex.pos].strip()
+        spec.text = written
+        if not spec.name:
+            spec.name = written
+        return spec
+
+    def pmu_terms(self, pmu: PMU, terms: list[_Term], pos: int) -> EventSpec:
+        spec = EventSpec("", "", pmu.type, pmu=pmu.name, cpus=pmu.cpus)
+        pending: dict[str, int] = {}  # alias terms written "term=?": the user must give them
+        expanded: list[_Term] = []
+        for t in terms:
+            alias = pmu.aliases.get(t.key)
+            if alias is not None and t.value is None and t.key not in pmu.formats:
+                for a in self.alias_terms(pmu, alias, t.pos):
+                    if a.value == "?":
+                        pending[a.key] = t.pos
                     else:
-                        expanded.append((akey, avalue, True))
+                        expanded.append(a)
                 spec.scale, spec.unit = alias.scale, alias.unit
             else:
-                expanded.append((key, value, False))
-        for key, value, _from_alias in expanded:
-            pending.discard(key)
-            fmt = pmu.formats.get(key)
+                expanded.append(t)
+        probe: dict[str, tuple[str, int]] = {}
+        for t in expanded:
+            pending.pop(t.key, None)
+            fmt = pmu.formats.get(t.key)
             if fmt is not None:
-                v = 1 if value is None else _number(value, f"term {key!r} in {text!r}")
-                setattr(spec, fmt.config, fmt.insert(getattr(spec, fmt.config), v))
+                value = self.format_value(pmu, t)
+                setattr(spec, fmt.config,
+                        self.guard(t.pos, fmt.insert, getattr(spec, fmt.config), value))
                 continue
-            if self._special_term(spec, key, value, text):
+            if self.config_term(spec, t):
                 continue
-            ev = self.generic(key) if value is None else None
+            ev = self.cat.generic(t.key) if t.value is None else None
             if ev is not None and ev.type in (_TYPE_HARDWARE, _TYPE_HW_CACHE):
                 # cpu_core/cycles/: a generic event on one PMU of a hybrid machine; the
                 # kernel reads the PMU's type from config's upper half ("extended type")
                 spec.type = ev.type
                 spec.config = ev.config | pmu.type << _constants().PERF_PMU_TYPE_SHIFT
                 continue
-            if pmu.name == "uprobe" and key in ("path", "offset", "func", "symbol"):
-                if not value:
-                    raise ValueError(
-                        f"term {key!r} needs a value in {text!r} "
-                        '(quote values that contain "/": path="/usr/bin/x")'
-                    )
-                if key == "path":
-                    probe_path = value
-                else:
-                    probe_where = value
+            probe_keys = {"uprobe": ("path", "offset", "func", "symbol"),
+                          "kprobe": ("func", "symbol", "offset", "addr")}.get(pmu.name, ())
+            if t.key in probe_keys:
+                if not t.value:
+                    raise self.fail(
+                        f"term {t.key!r} needs a value"
+                        + (' (quote values that contain "/": path="/usr/bin/x")'
+                           if pmu.name == "uprobe" else ""), t.pos)
+                probe["func" if t.key == "symbol" else t.key] = (t.value, t.pos)
                 continue
-            if pmu.name == "kprobe" and key in ("func", "symbol", "offset", "addr"):
-                if value is None:
-                    raise ValueError(f"term {key!r} needs a value in {text!r}")
-                if key in ("func", "symbol"):
-                    probe_func = value
-                elif key == "offset":
-                    probe_where = value
-                else:
-                    probe_addr = _number(value, f"term 'addr' in {text!r}")
-                continue
-            valid = sorted({*pmu.formats, *pmu.aliases, *self._SPECIAL})
-            raise ValueError(
-                f"unknown term {key!r} for PMU {pmu.name!r} in {text!r}"
-                + self._suggest(key, valid)
-                + f" (valid: {', '.join(valid)})"
-            )
+            valid = sorted({*pmu.formats, *pmu.aliases, *CONFIG_TERMS})
+            raise self.fail(
+                f"unknown term {t.key!r} for PMU {pmu.name!r}" + _suggest(t.key, valid)
+                + f" (valid: {', '.join(valid)})", t.pos)
         if pending:
-            raise ValueError(
-                f"{text!r}: the alias needs a value for {', '.join(sorted(pending))} "
-                f"(e.g. {pmu.name}/{terms},{sorted(pending)[0]}=1/)"
-            )
-        if pmu.name == "uprobe" and (probe_path is not None or probe_where is not None):
-            if probe_path is None or probe_where is None:
-                raise ValueError(f"{text!r}: a uprobe needs path= and offset= (or func=)")
-            probe = self._uprobe(text, pmu, probe_path, probe_where, False)
-            spec.strings.update(probe.strings)
-            spec.fields.update(probe.fields)
-        elif pmu.name == "kprobe" and (probe_func is not None or probe_addr is not None):
-            offset = _number(probe_where, f"term 'offset' in {text!r}") if probe_where else 0
-            if probe_func is not None:
-                spec.strings["kprobe_func"] = probe_func.encode()
-                spec.fields["probe_offset"] = offset
-            else:
-                assert probe_addr is not None
-                spec.fields["kprobe_addr"] = probe_addr + offset
-        elif probe_where is not None:
-            raise ValueError(f"{text!r}: offset= needs func= (kprobe) or path= (uprobe)")
+            first = sorted(pending)[0]
+            raise self.fail(
+                f"the alias needs a value for {', '.join(sorted(pending))} "
+                f"(e.g. {pmu.name}/...,{first}=1/)", pending[first])
+        if probe:
+            self.probe_terms(spec, pmu, probe, pos)
         return spec
+
+    def alias_terms(self, pmu: PMU, alias: EventAlias, pos: int) -> list[_Term]:
+        out = []
+        for part in alias.terms.split(","):
+            key, eq, value = part.strip().partition("=")
+            if not key.strip():
+                continue
+            out.append(_Term(key.strip(), value.strip() if eq else None, pos,
+                             bool(eq) and value.strip()[:1].isdigit()))
+        return out
+
+    def format_value(self, pmu: PMU, t: _Term) -> int:
+        """A format term's value: a number, bare (1), or an alias of the PMU that sets the
+        same term (``msr/event=tsc/``)."""
+        if t.value is None:
+            return 1
+        if not t.number_token and t.value in pmu.aliases:
+            for a in self.alias_terms(pmu, pmu.aliases[t.value], t.pos):
+                if a.key == t.key and a.value not in (None, "?"):
+                    return self.term_number(a)
+            raise self.fail(
+                f"alias {t.value!r} of PMU {pmu.name!r} sets no value for {t.key!r} "
+                f"(it is {pmu.aliases[t.value].terms!r})", t.pos)
+        if t.value == "?":
+            raise self.fail(f"term {t.key!r}: '?' belongs in alias files, give a number",
+                            t.pos)
+        return self.term_number(t)
+
+    def probe_terms(self, spec: EventSpec, pmu: PMU, probe: dict[str, tuple[str, int]],
+                    pos: int) -> None:
+        where = probe.get("offset")
+        if pmu.name == "uprobe":
+            path = probe.get("path")
+            loc = probe.get("func") or where
+            if path is None or loc is None:
+                raise self.fail("a uprobe needs path= and offset= (or func=)", pos)
+            self.guard(loc[1], self.set_uprobe, spec, path[0], loc[0])
+            return
+        offset = self.guard(where[1], _number, where[0], "term 'offset'") if where else 0
+        if "func" in probe:
+            spec.strings["kprobe_func"] = probe["func"][0].encode()
+            spec.fields["probe_offset"] = offset
+        elif "addr" in probe:
+            addr = self.guard(probe["addr"][1], _number, probe["addr"][0], "term 'addr'")
+            spec.fields["kprobe_addr"] = addr + offset
+        else:
+            raise self.fail("offset= needs func= or addr=", pos)
+
+    # -- breakpoints ------------------------------------------------------------
+
+    # 'mem' ':' NUMBER ['/' NUMBER] [':' ACCESS] [terms] [mods]
+    def breakpoint(self, tok: Token) -> EventSpec:
+        c = _constants()
+        self.lex.next()  # ':'
+        atok = self.lex.peek()
+        if atok.kind != "number":
+            if atok.kind == "name":
+                raise self.fail(f"breakpoint address: {atok.text!r} is not a number",
+                                atok.pos)
+            raise self.fail("cannot parse breakpoint: mem:ADDR[/LEN][:rwx][:mods]", atok.pos)
+        self.lex.next()
+        addr = self.guard(atok.pos, _number, atok.text, "breakpoint address")
+        length: int | None = None
+        # '/' then a digit is the length; '/' then anything else opens the terms
+        if self.lex.peek().kind == "/" and self.text[self.lex.peek().pos + 1:][:1].isdigit():
+            self.lex.next()
+            ltok = self.lex.expect("number", "a breakpoint length")
+            length = self.guard(ltok.pos, _number, ltok.text, "breakpoint length")
+            if length not in (1, 2, 4, 8):
+                raise self.fail(f"breakpoint length {length} is not 1, 2, 4 or 8", ltok.pos)
+        access = ""
+        save = self.lex.pos
+        if self.lex.accept(":"):
+            acc = self.lex.peek()
+            if acc.kind == "name" and set(acc.text) <= set("rwx"):
+                self.lex.next()
+                access = acc.text
+                if len(set(access)) != len(access):
+                    raise self.fail(f"repeated access letter in {access!r}", acc.pos)
+                if "x" in access and access != "x":
+                    raise self.fail("breakpoint access 'x' cannot be combined with 'r' or 'w'",
+                                    acc.pos)
+            else:
+                self.lex.pos = save  # modifiers, not an access
+        bp_type = 0
+        for ch in access or "rw":
+            bp_type |= {"r": c.HW_BREAKPOINT_R, "w": c.HW_BREAKPOINT_W,
+                        "x": c.HW_BREAKPOINT_X}[ch]
+        if length is None:
+            length = ctypes.sizeof(ctypes.c_long) if access == "x" else c.HW_BREAKPOINT_LEN_4
+        spec = EventSpec("", "", _TYPE_BREAKPOINT)
+        spec.fields.update(bp_type=bp_type, bp_addr=addr, bp_len=length, sample_period=1)
+        self.config_terms(spec, self.terms())
+        return self.finish([spec], tok.pos)[0]
+
+    # -- probes ------------------------------------------------------------------
+
+    # PROBE ':' RAW: uprobe:PATH:SYMBOL[+OFF], uprobe:PATH:OFFSET, kprobe:FUNC[+OFF]
+    def probe(self, tok: Token) -> EventSpec:
+        kind = tok.text
+        self.lex.next()  # ':'
+        body, at = self.lex.raw_until(",}")
+        body = body.rstrip()
+        mods = ""
+        head, sep, last = body.rpartition(":")
+        if sep and last and _check_modifiers(last) is None and (
+            kind.startswith("k") or ":" in head
+        ):
+            body, mods = head, last
+        retprobe = kind.endswith("retprobe")
+        pmu = self.guard(tok.pos, self.cat.pmu, "uprobe" if kind.startswith("u") else "kprobe")
+        spec = EventSpec("", "", pmu.type, pmu=pmu.name)
+        if kind.startswith("u"):
+            path, sep, where = body.rpartition(":")
+            if not sep or not path or not where:
+                raise self.fail(
+                    f"cannot parse {kind}:{body} ({kind}:PATH:SYMBOL[+OFF] or "
+                    f"{kind}:PATH:OFFSET)", at)
+            self.guard(at, self.set_uprobe, spec, path, where)
+        else:
+            func, plus, off = body.partition("+")
+            if not func:
+                raise self.fail(f"cannot parse {kind}:{body} ({kind}:FUNCTION[+OFFSET])", at)
+            spec.strings["kprobe_func"] = func.encode()
+            spec.fields["probe_offset"] = (
+                self.guard(at, _number, off, "kprobe offset") if plus else 0)
+        if retprobe:
+            self.guard(tok.pos, _set_retprobe, spec, pmu)
+        if mods:
+            self.guard(at + len(body) + 1, apply_modifiers, spec, mods, False)
+        spec.text = spec.name = self.text[tok.pos:self.lex.pos].strip()
+        return spec
+
+    @staticmethod
+    def set_uprobe(spec: EventSpec, path: str, where: str) -> None:
+        if re.fullmatch(r"0[xX][0-9a-fA-F]+|\d+", where):
+            offset = _number(where, "uprobe offset")
+        else:
+            sym, plus, off = where.partition("+")
+            extra = _number(off, "uprobe offset") if plus else 0
+            offset = elf_symbol_offset(path, sym) + extra
+        spec.strings["uprobe_path"] = os.fsencode(path)
+        spec.fields["probe_offset"] = offset
+
+
+def _set_retprobe(spec: EventSpec, pmu: PMU) -> None:
+    fmt = pmu.formats.get("retprobe")
+    if fmt is None:
+        raise ValueError(f"PMU {pmu.name!r} has no 'retprobe' format: cannot make a return probe")
+    setattr(spec, fmt.config, fmt.insert(getattr(spec, fmt.config), 1))
 
 
 # ---------------------------------------------------------------------------

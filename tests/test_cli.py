@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -321,3 +323,288 @@ def test_stat_ctrl_c_goes_to_the_command() -> None:
             p.wait()
     assert p.returncode == 128 + signal.SIGINT
     assert ",msec,task-clock," in err
+
+
+# -- stat: perf's options, compared with perf stat ------------------------------------------
+#
+# Where both tools count the same program, the tolerance is stated with each test: counts
+# of one deterministic program agree within a few percent, and where the whole machine is
+# counted (-a, -C), other processes' activity is counted too, so each count must reach the
+# program's own floor and both tools the same order of magnitude.
+
+
+def perf_or_skip() -> str:
+    perf = shutil.which("perf")
+    if perf is None:
+        pytest.skip("perf is not installed (tools/bootstrap.sh installs linux-perf)")
+    p = subprocess.run([perf, "stat", "-x,", "-e", "task-clock", "true"], capture_output=True,
+                       text=True, timeout=60)
+    if p.returncode != 0 or "task-clock" not in p.stderr:
+        pytest.skip(f"perf stat does not work here: {p.stderr.strip()[:200]}")
+    return perf
+
+
+def perf_stat(*args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["perf", "stat", *args], capture_output=True, text=True, timeout=120,
+                          preexec_fn=(lambda: drop_to(user)) if user is not None else None)
+
+
+def drop_to(uid: int) -> None:
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def csv_rows(text: str, sep: str = ",") -> list[list[str]]:
+    return [x.split(sep) for x in text.splitlines() if x and not x.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def threads_spin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("gcc") is None:
+        pytest.skip("no C compiler (gcc) to build the threaded workload")
+    exe = tmp_path_factory.mktemp("threads") / "threads_spin"
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(exe),
+                    str(ROOT / "tests/data/threads_spin.c")], check=True)
+    return exe
+
+
+def test_csv_layout_is_perfs(workload: Path) -> None:
+    """-x: the same lines, fields and units as perf; a <not supported> line byte for byte."""
+    perf_or_skip()
+    args = ["-x,", "-e", "task-clock,page-faults,cycles", "--", str(workload), "100", "0", "0"]
+    theirs, ours = csv_rows(perf_stat(*args).stderr), csv_rows(run_cli("stat", *args).stderr)
+    assert [len(r) for r in ours] == [len(r) for r in theirs] == [7, 7, 7]
+    assert [r[1:3] for r in ours] == [r[1:3] for r in theirs]
+    assert [r[4] for r in ours] == [r[4] for r in theirs]
+    if theirs[2][0] == "<not supported>":
+        assert ours[2] == theirs[2]
+
+
+def test_stat_repeat(workload: Path) -> None:
+    """-r 4: the mean of 4 runs and "+- x.xx%"; page-faults within 2% + 10 of perf's mean."""
+    perf_or_skip()
+    args = ["-r", "4", "-x,", "-e", "page-faults,task-clock", "--", str(workload), "2000", "0",
+            "0"]
+    theirs, ours = csv_rows(perf_stat(*args).stderr), csv_rows(run_cli("stat", *args).stderr)
+    assert [len(r) for r in ours] == [len(r) for r in theirs] == [8, 8]
+    assert all(re.fullmatch(r"\d+\.\d\d%", r[3]) for r in ours)
+    pf_t, pf_o = float(theirs[0][0]), float(ours[0][0])
+    assert pf_o >= 2000 and abs(pf_o - pf_t) <= 0.02 * pf_t + 10, (pf_o, pf_t)
+    human = run_cli("stat", "-r", "3", "-e", "page-faults", "--", str(workload), "100", "0", "0")
+    assert human.returncode == 0, human.stderr
+    assert "(3 runs):" in human.stderr
+    line = next(x for x in human.stderr.splitlines() if "page-faults" in x)
+    assert re.search(r"\( \+- +\d+\.\d\d% \)$", line), line
+    assert re.search(r"\d +\+- \d+\.\d+ seconds time elapsed  \( \+- +\d+\.\d\d% \)",
+                     human.stderr)
+
+
+def test_stat_interval(workload: Path) -> None:
+    """-I 100: lines of 100 ms each with their time column, in CSV too; the intervals'
+    context switches add up to the program's 300 at least, as perf's do."""
+    perf_or_skip()
+    args = ["-I", "100", "-x,", "-e", "cs", "--", str(workload), "0", "300", "0"]
+    theirs, ours = csv_rows(perf_stat(*args).stderr), csv_rows(run_cli("stat", *args).stderr)
+    assert {len(r) for r in ours} == {len(r) for r in theirs} == {8}
+    times = [float(r[0]) for r in ours]
+    assert len(times) >= 3 and times == sorted(times)
+    assert all(re.fullmatch(r" *\d+\.\d{9}", r[0]) for r in ours)
+    assert all(abs(t - 0.1 * (i + 1)) < 0.05 for i, t in enumerate(times[:-1]))
+    cs_o = sum(int(r[1]) for r in ours if r[1][0] != "<")
+    cs_t = sum(int(r[1]) for r in theirs if r[1][0] != "<")
+    assert cs_o >= 300 and cs_t >= 300
+    assert abs(cs_o - cs_t) <= 0.25 * cs_t + 5, (cs_o, cs_t)
+    human = run_cli("stat", "-I", "100", "-e", "task-clock", "--", str(workload), "0", "150", "0")
+    lines = human.stderr.splitlines()
+    assert lines[0] == "#           time             counts unit events"
+    assert re.match(r" +\d+\.\d{9} +(\d+\.\d\d|<not counted>) msec task-clock", lines[1])
+    j = run_cli("stat", "-I", "100", "-j", "-e", "task-clock", "--", str(workload), "0", "150",
+                "0")
+    first = json.loads(j.stderr.splitlines()[0])
+    assert list(first)[:2] == ["interval", "counter-value"]
+
+
+def test_stat_system_wide(workload: Path) -> None:
+    """-a, -C, -A, --per-core, --per-socket: the aggregation columns are perf's, from the
+    sysfs topology; the counts reach the program's floor (300 page faults, 20 switches)."""
+    perf_or_skip()
+    prog = [str(workload), "300", "20", "0"]
+    for extra in ([], ["-A"], ["--per-core"], ["--per-socket"]):
+        args = ["-a", *extra, "-x,", "-e", "page-faults,cs", "--", *prog]
+        theirs = csv_rows(perf_stat(*args).stderr)
+        r = run_cli("stat", *args)
+        assert r.returncode == 0, r.stderr
+        ours = csv_rows(r.stderr)
+        width = {"-A": 1, "--per-core": 2, "--per-socket": 2}.get(extra[0] if extra else "", 0)
+        assert [r[:width] for r in ours] == [r[:width] for r in theirs], extra
+        assert [len(r) for r in ours] == [len(r) for r in theirs]
+        for name, floor in (("page-faults", 300), ("cs", 20)):
+            mine = sum(int(r[width]) for r in ours if r[width + 2] == name)
+            perfs = sum(int(r[width]) for r in theirs if r[width + 2] == name)
+            assert mine >= floor and perfs >= floor
+            assert mine <= 20 * perfs and perfs <= 20 * mine, (name, mine, perfs)
+    r = run_cli("stat", "-C", "0", "-A", "-x,", "-e", "cpu-clock", "--", *prog)
+    rows = csv_rows(r.stderr)
+    assert [x[0] for x in rows] == ["CPU0"] and rows[0][3] == "cpu-clock"
+    r = run_cli("stat", "-a", "-e", "cs", "--timeout", "200")
+    assert r.returncode == 0 and "Performance counter stats for 'system wide':" in r.stderr
+    j = run_cli("stat", "-a", "--per-socket", "-j", "-e", "cs", "--", *prog)
+    theirs_j = perf_stat("-a", "--per-socket", "-j", "-e", "cs", "--", *prog).stderr
+    assert list(json.loads(j.stderr.splitlines()[0])) == \
+        list(json.loads(theirs_j.splitlines()[0]))
+
+
+def start_threads(exe: Path) -> tuple[subprocess.Popen[str], int]:
+    child = subprocess.Popen([str(exe), "2000", "200"], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    line = child.stdout.readline().split()
+    assert line[0] == "ready"
+    return child, int(line[1])
+
+
+def task_clock_ms(text: str) -> dict[str, float]:
+    return {r[0] if len(r) == 8 else "": float(r[-7]) for r in csv_rows(text)
+            if r[-5] == "task-clock"}
+
+
+def test_stat_pid_counts_every_thread(threads_spin: Path) -> None:
+    """-p of a process whose threads spin 3 x 200 ms of CPU (two of them started while
+    counted, one that existed before): at least 570 ms, and within 15% + 30 ms of perf."""
+    perf_or_skip()
+    child, _tid = start_threads(threads_spin)
+    try:
+        r = run_cli("stat", "-x,", "-e", "task-clock", "-p", str(child.pid))
+    finally:
+        child.wait()
+    assert r.returncode == 0, r.stderr
+    ours = task_clock_ms(r.stderr)[""]
+    child, _tid = start_threads(threads_spin)
+    # perf watches for the process with kill(pid, 0): it must be reaped, not a zombie
+    perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "task-clock", "-p", str(child.pid)],
+                            stderr=subprocess.PIPE, text=True)
+    child.wait()
+    _, err = perf.communicate(timeout=60)
+    theirs = task_clock_ms(err)[""]
+    assert ours >= 570 and theirs >= 570
+    assert abs(ours - theirs) <= 0.15 * theirs + 30, (ours, theirs)
+
+
+def test_stat_per_thread_and_tid(threads_spin: Path) -> None:
+    """--per-thread: one line per thread that existed at the start (new threads count in
+    their creator's line, as perf's); -t TID: that thread only (its 200 ms)."""
+    child, tid = start_threads(threads_spin)
+    try:
+        r = run_cli("stat", "-x,", "--per-thread", "-e", "task-clock", "-p", str(child.pid))
+    finally:
+        child.wait()
+    assert r.returncode == 0, r.stderr
+    per = task_clock_ms(r.stderr)
+    name = threads_spin.name[:15]
+    assert set(per) == {f"{name}-{child.pid}", f"{name}-{tid}"}
+    assert per[f"{name}-{child.pid}"] >= 380 and per[f"{name}-{tid}"] >= 190
+    child, tid = start_threads(threads_spin)
+    try:
+        r = run_cli("stat", "-x,", "-e", "task-clock", "-t", str(tid))
+    finally:
+        child.wait()
+    assert r.returncode == 0, r.stderr
+    assert 190 <= task_clock_ms(r.stderr)[""] < 380
+    assert "thread id" in run_cli("stat", "-e", "cs", "-t", str(os.getpid()), "--timeout",
+                                  "50").stderr
+
+
+def test_stat_unprivileged_falls_back_to_user_mode() -> None:
+    """As nobody, with perf_event_paranoid 2, the kernel refuses kernel-mode counting: stat
+    counts user mode only, says so with the library's hint, and names the events ":u" as
+    perf does; page-faults of `true` within 20% + 10 of perf's, run as nobody too."""
+    paranoid = int(Path("/proc/sys/kernel/perf_event_paranoid").read_text())
+    if paranoid < 2 or paranoid > 2:
+        pytest.skip(f"perf_event_paranoid is {paranoid}: the fallback happens at 2")
+    if os.geteuid() != 0:
+        pytest.skip("not root: cannot start a child as nobody")
+    nobody = 65534
+    python = None  # an interpreter nobody can run, that imports this perfsys
+    for candidate in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        try:
+            probe = subprocess.run([candidate, "-c", "import perfsys"], env=ENV,
+                                   capture_output=True, preexec_fn=lambda: drop_to(nobody))
+        except OSError:
+            continue
+        if probe.returncode == 0:
+            python = candidate
+            break
+    if python is None:
+        pytest.skip("nobody can run no Python that imports this perfsys (unreadable paths)")
+    r = subprocess.run([python, "-m", "perfsys", "stat", "-x,", "-e",
+                        "task-clock,page-faults", "--", "true"], env=ENV, capture_output=True,
+                       text=True, timeout=120, preexec_fn=lambda: drop_to(nobody))
+    assert r.returncode == 0, r.stderr
+    note = r.stderr.splitlines()[0]
+    assert note.startswith("perfsys: stat: counting user mode only (task-clock:u, page-faults:u)")
+    assert "exclude_kernel=1" in note
+    ours = csv_counts("\n".join(r.stderr.splitlines()[1:]))
+    assert float(ours["task-clock:u"]) > 0
+    if shutil.which("perf") is None:
+        return
+    theirs = csv_counts(perf_stat("-x,", "-e", "task-clock,page-faults", "--", "true",
+                                  user=nobody).stderr)
+    assert set(theirs) == set(ours)
+    pf_t, pf_o = int(theirs["page-faults:u"]), int(ours["page-faults:u"])
+    assert abs(pf_o - pf_t) <= 0.2 * pf_t + 10, (pf_o, pf_t)
+
+
+def test_stat_output_json_no_inherit_delay(workload: Path, tmp_path: Path) -> None:
+    """-o FILE, -j (perf's keys), --no-inherit (a shell's child goes uncounted), -D (the
+    program's early page faults go uncounted), against perf's counts where they differ."""
+    perf_or_skip()
+    out = tmp_path / "counts"
+    r = run_cli("stat", "-o", str(out), "-x,", "-e", "page-faults", "--", str(workload), "10",
+                "0", "0")
+    assert r.returncode == 0 and "page-faults" not in r.stderr
+    text = out.read_text().splitlines()
+    assert text[0].startswith("# started on ") and text[1] == ""
+    assert int(text[2].split(",")[0]) >= 10
+    j = run_cli("stat", "-j", "-e", "task-clock,page-faults,cycles", "--", "true")
+    theirs_j = perf_stat("-j", "-e", "task-clock,page-faults,cycles", "--", "true").stderr
+    mine = [json.loads(x) for x in j.stderr.splitlines() if x.startswith("{")]
+    perfs = [json.loads(x) for x in theirs_j.splitlines() if x.startswith("{")]
+    assert [list(x) for x in mine] == [list(x) for x in perfs]
+    assert [x["event"] for x in mine] == ["task-clock", "page-faults", "cycles"]
+    shell = ["sh", "-c", f"{workload} 3000 0 0"]
+    inherit = csv_counts(run_cli("stat", "-x,", "-e", "page-faults", "--", *shell).stderr)
+    alone = csv_counts(run_cli("stat", "--no-inherit", "-x,", "-e", "page-faults", "--",
+                               *shell).stderr)
+    perf_alone = csv_counts(perf_stat("--no-inherit", "-x,", "-e", "page-faults", "--",
+                                      *shell).stderr)
+    assert int(inherit["page-faults"]) >= 3000
+    assert int(alone["page-faults"]) < 3000 and int(perf_alone["page-faults"]) < 3000
+    late = csv_counts(run_cli("stat", "-D", "150", "-x,", "-e", "page-faults,cs", "--",
+                              str(workload), "3000", "300", "0").stderr)
+    assert int(late["page-faults"]) < 3000 and int(late["cs"]) >= 50
+
+
+def test_stat_filter(workload: Path) -> None:
+    """--filter reaches the tracepoint before it: no switch of this program has prev_pid 1."""
+    require_tracefs("sched", "sched_switch")
+    prog = ["--", str(workload), "0", "20", "0"]
+    r = run_cli("stat", "-x,", "-e", "sched:sched_switch", "--filter", "prev_pid == 1",
+                "-e", "cs", *prog)
+    assert r.returncode == 0, r.stderr
+    c = csv_counts(r.stderr)
+    assert int(c["sched:sched_switch"]) == 0 and int(c["cs"]) >= 20
+    r = run_cli("stat", "-x,", "-e", "sched:sched_switch", "--filter", "prev_pid > 0", *prog)
+    assert int(csv_counts(r.stderr)["sched:sched_switch"]) >= 20
+    r = run_cli("stat", "-e", "sched:sched_switch", "--filter", "no_such_field == 1", *prog)
+    assert r.returncode == 1 and "bad filter" in r.stderr
+
+
+def test_stat_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from perfsys.__main__ import stat_parser
+
+    assert main(["stat", "--help"]) == 0
+    text = capsys.readouterr().out
+    options = [s for a in stat_parser()._actions for s in a.option_strings]
+    assert len(options) > 25
+    for opt in options:
+        assert re.search(rf"(^|[ ,]){re.escape(opt)}\b", text, re.M), opt

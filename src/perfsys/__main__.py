@@ -683,20 +683,28 @@ def _wait(pids: list[int], timeout_ms: int | None, interval_ms: int | None = Non
     rusage or None). With no pids, waits for Ctrl-C or the timeout."""
     started = time.perf_counter()
     fds: dict[int, int] = {}
+    polled: list[int] = []  # threads on kernels without PIDFD_THREAD: looked for in /proc
     reaped: Any = None
     try:
         for p in pids:
             try:
-                fds[os.pidfd_open(p)] = p
+                fds[_pidfd(p)] = p
             except ProcessLookupError:
                 if p == child:
                     continue
                 raise Failure(f"no such process: {p}") from None
+            except OSError:
+                polled.append(p)
         deadline = None if timeout_ms is None else started + timeout_ms / 1000
         next_tick = None if interval_ms is None else started + interval_ms / 1000
-        while fds or not pids:
+        while fds or polled or not pids:
+            polled = [p for p in polled if os.path.exists(f"/proc/{p}/task/{p}")]
             now = time.perf_counter()
             waits = [t - now for t in (deadline, next_tick) if t is not None]
+            if polled:
+                waits.append(0.05)
+            if not fds and not polled and pids:
+                break
             left = max(0.0, min(waits)) if waits else None
             try:
                 ready, _, _ = select.select(list(fds), [], [], left)
@@ -708,7 +716,7 @@ def _wait(pids: list[int], timeout_ms: int | None, interval_ms: int | None = Non
                     _, status, rusage = os.wait4(child, 0)
                     reaped = (status, rusage)
                 os.close(fd)
-            if next_tick is not None and now >= next_tick and fds:
+            if next_tick is not None and now >= next_tick and (fds or polled or not pids):
                 tick(now - started)
                 while next_tick <= now:
                     next_tick += (interval_ms or 0) / 1000
@@ -718,6 +726,19 @@ def _wait(pids: list[int], timeout_ms: int | None, interval_ms: int | None = Non
         for fd in fds:
             os.close(fd)
     return time.perf_counter() - started, reaped
+
+
+_PIDFD_THREAD = os.O_EXCL  # Linux 6.9: a pidfd for one thread, readable when it exits
+
+
+def _pidfd(tid: int) -> int:
+    """A pidfd for a process or (where the kernel can) a single thread."""
+    try:
+        return os.pidfd_open(tid)
+    except OSError as err:
+        if err.errno not in (errno.ENOENT, errno.EINVAL) or not os.path.exists(f"/proc/{tid}"):
+            raise ProcessLookupError(err.errno, err.strerror) from None
+        return os.pidfd_open(tid, _PIDFD_THREAD)
 
 
 def _run_command(session: Session, command: list[str], delay_ms: int = 0,

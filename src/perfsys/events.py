@@ -911,6 +911,7 @@ class _Parser:
         self.cat = catalog
         self.text = text
         self.lex = Lexer(text)
+        self.modified: set[int] = set()  # ids of the specs that took modifiers of their own
 
     def fail(self, reason: str, pos: int) -> EventSyntaxError:
         return EventSyntaxError(reason, self.text, pos)
@@ -988,7 +989,7 @@ class _Parser:
             mods = self.lex.expect("name", "modifiers after ':'")
             for i, spec in enumerate(members):
                 self.guard(mods.pos, apply_modifiers, spec, mods.text, True, i == 0)
-                if ":" not in spec.name:
+                if id(spec) not in self.modified:  # perf's names: own modifiers win
                     spec.name = f"{spec.name}:{mods.text}"
         return EventGroup(members, braced=True, name=name)
 
@@ -1013,6 +1014,7 @@ class _Parser:
         tok = self.lex.expect("name", "modifiers")
         for spec in specs:
             self.guard(tok.pos, apply_modifiers, spec, tok.text, False)
+            self.modified.add(id(spec))
 
     def finish(self, specs: list[EventSpec], start: int) -> list[EventSpec]:
         """Name the events by their text (unless a name= term did) and take modifiers."""
@@ -1479,6 +1481,7 @@ class _Parser:
             self.guard(tok.pos, _set_retprobe, spec, pmu)
         if mods:
             self.guard(at + len(body) + 1, apply_modifiers, spec, mods, False)
+            self.modified.add(id(spec))
         spec.text = spec.name = self.text[tok.pos:self.lex.pos].strip()
         return spec
 

@@ -1,8 +1,7 @@
 """``python -m perfsys``: a small ``perf list`` and ``perf stat`` on perfsys's public API.
 
     python -m perfsys list [PATTERN]
-    python -m perfsys stat [-e EVENTS]... [-x SEP] [--timeout MS]
-                           (-p PID[,PID...] | [--] COMMAND...)
+    python -m perfsys stat [OPTIONS] [-e EVENTS]... (-p PID | -t TID | -a | [--] COMMAND...)
 
 Bad event names and bad command lines print one line on stderr and exit with status 2;
 ``stat`` of a command exits with the command's status (128 + N when signal N ended it).
@@ -43,17 +42,15 @@ PROG = "perfsys"
 
 USAGE = f"""\
 usage: {PROG} list [PATTERN]
-       {PROG} stat [-e EVENTS]... [-x SEP] [--timeout MS] (-p PID[,PID...] | [--] COMMAND [ARG...])
+       {PROG} stat [OPTIONS] [-e EVENTS]... (-p PID | -t TID | -a | [--] COMMAND [ARG...])
 
 list   the PMUs this kernel has (type, format terms, aliases), the generic hardware,
        software and cache events, and the tracepoint subsystems; events this machine
        cannot open are marked. With PATTERN, only names containing it (tracepoints too).
-stat   count events for a command (enabled at its exec) or for running processes
-       (until they exit, Ctrl-C, or --timeout milliseconds).
-  -e, --event EVENTS          comma-separated events, {{a,b}} for a group (repeatable)
-  -x, --field-separator SEP   CSV output: value,unit,event,running_ns,running%,metric,metric_unit
-  -p, --pid PID[,PID...]      count existing processes instead of starting a command
-      --timeout MS            stop counting after MS milliseconds
+stat   count events for a command (enabled at its exec), for running processes or
+       threads, or for whole CPUs, as perf stat does: -r, -I, -a, -C, -A, --per-core,
+       --per-socket, --per-thread, -x, -j, -o, -D, --no-inherit, --filter, --timeout
+       (every option: {PROG} stat --help).
 """
 
 DEFAULT_EVENTS = (
@@ -307,7 +304,7 @@ def stat_parser() -> argparse.ArgumentParser:
         description="Count events for a command (from its exec), for running processes or "
         "threads, or for whole CPUs, and print the counts as perf stat does. Counts go to "
         "stderr (or -o FILE); stat of a command exits with the command's status.",
-        epilog="Event syntax: as perf's (see the README's 'Event syntax' or perf-list(1)). "
+        epilog="Event syntax: as perf's (see the README's 'Event names' or perf-list(1)). "
         f"Usage errors print one line and exit with status 2. See also: {PROG} list.",
     )
     ev = p.add_argument_group("events")

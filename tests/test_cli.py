@@ -609,3 +609,41 @@ def test_stat_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> Non
     assert len(options) > 25
     for opt in options:
         assert re.search(rf"(^|[ ,]){re.escape(opt)}\b", text, re.M), opt
+
+
+def test_stat_weak_group_falls_apart() -> None:
+    """The kernel refuses a pinned sibling (EINVAL). In a plain group the member is
+    <not supported>; in a weak group (:W) the group is opened again as single events,
+    and both count. (The parser refuses a member's own :D; the spec is built here.)"""
+    def session(weak: bool) -> Session:
+        lead = parse_event("task-clock:W" if weak else "task-clock")
+        member = parse_event("page-faults")
+        member.fields["pinned"] = 1
+        return Session([EventGroup([lead, member], braced=True)], [(os.getpid(), -1)],
+                       enable_on_exec=False, inherit=False)
+
+    plain = session(False)
+    plain.open()
+    try:
+        assert plain.counters[0][1].unsupported == "EINVAL"
+        assert len(plain.reads) == 1
+    finally:
+        plain.close()
+    weak = session(True)
+    weak.open()
+    try:
+        lead, member = weak.counters[0]
+        assert member.unsupported is None and len(lead.fds) == len(member.fds) == 1
+        assert [(g, len(m)) for _fd, g, m, _t in weak.reads] == [(False, 1), (False, 1)]
+        weak.enable()
+        import mmap
+
+        m = mmap.mmap(-1, 64 * mmap.PAGESIZE)  # fault in fresh pages
+        for i in range(64):
+            m[i * mmap.PAGESIZE] = 1
+        m.close()
+        weak.disable()
+        weak.read()
+        assert lead.value > 0 and member.value > 0
+    finally:
+        weak.close()

@@ -474,3 +474,33 @@ def test_attrs_as_perf_makes_them(real: EventCatalog, text: str) -> None:
         mine = {k: int(getattr(a, k)) for k in _FIELDS}
         want = {k: attr.get(k, 0) for k in _FIELDS}
         assert mine == want, (text, spec.name)
+
+
+# -- any text ------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = ["cs", "faults", "cycles", "cpu", "power", "sched", "sched_switch", "mem", "uprobe",
+           "kprobe", "event", "umask", "tsc", "name", "period", "call-graph", "dwarf", "r1a",
+           "1", "0x10", "{", "}", ":", ",", "/", "=", "u", "k", "pp", "G", "H", "D", "*", " ",
+           '"', "'", "?", "x", "config2", "g"]
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_any_list_parses_or_names_its_position(fake: EventCatalog, pieces: list[str]) -> None:
+    """Whatever the text, parse_list makes attrs or raises an EventSyntaxError whose
+    position lies inside the text."""
+    text = "".join(pieces)
+    try:
+        groups = fake.parse_list(text)
+    except EventSyntaxError as err:
+        assert 0 <= err.pos <= len(text) and err.text == text
+        assert f"position {err.pos} of {text!r}" in str(err)
+        return
+    for g in groups:
+        assert g.events
+        for spec in g.events:
+            spec.attr()

@@ -523,12 +523,15 @@ class Session:
                 raise
 
     def _open_group(self, group: EventGroup, counters: list[Counter], pid: int,
-                    cpu: int) -> None:
+                    cpu: int, split: bool = False) -> None:
+        """Open one group on one target; ``split``: each member on its own, as a weak
+        group (``:W``) is opened once the kernel has refused a member of it."""
         if pid > 0 and pid not in self.comms:
             self.comms[pid] = _comm(pid)
         leader = -1
         members: list[Counter] = []
-        braced = group.braced and len(group.events) > 1
+        opened: list[tuple[Counter, int]] = []
+        braced = group.braced and len(group.events) > 1 and not split
         group_read = braced  # read the group in one call through its leader
         for c in counters:
             if c.unsupported:
@@ -557,6 +560,11 @@ class Session:
                     fields["read_format"] = _read_format(False)
                     fd = self._open_one(c, fields, pid, cpu, leader)
             except OSError as err:
+                if braced and group.weak and not is_leader and \
+                        err.errno in (errno.EINVAL, errno.EBADF):
+                    self._undo(opened)  # a weak group: open its members one by one
+                    self._open_group(group, counters, pid, cpu, split=True)
+                    return
                 if err.errno in NOT_SUPPORTED:
                     c.unsupported = errno.errorcode.get(err.errno or 0, "?")
                     continue
@@ -566,6 +574,7 @@ class Session:
                     raise Failure(f"no such process: {pid}") from err
                 raise Failure(f"{c.spec.name}: {_strerror(err)}") from err
             c.fds.append(fd)
+            opened.append((c, fd))
             flt = self.filters.get(id(c.spec))
             if flt is not None:
                 try:
@@ -583,6 +592,15 @@ class Session:
                 self.reads.append((fd, False, [c], (pid, cpu)))
         if group_read and leader >= 0:
             self.reads.append((leader, True, members, (pid, cpu)))
+
+    def _undo(self, opened: list[tuple[Counter, int]]) -> None:
+        """Close what one :meth:`_open_group` call opened, and forget it."""
+        fds = {fd for _c, fd in opened}
+        for c, fd in opened:
+            c.fds.remove(fd)
+            os.close(fd)
+        self.reads = [r for r in self.reads if r[0] not in fds]
+        self.cpu_wide = [fd for fd in self.cpu_wide if fd not in fds]
 
     def enable(self, cpu_wide_only: bool = False) -> None:
         leaders = self.cpu_wide if cpu_wide_only else [fd for fd, _g, _m, _t in self.reads]

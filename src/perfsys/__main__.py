@@ -760,25 +760,27 @@ def _run_command(session: Session, command: list[str], delay_ms: int = 0,
                  interval_ms: int | None = None, tick: Any = None) -> tuple[int, float, Any]:
     """Start ``command`` stopped before exec, open the counters on it, let it exec, wait."""
     child = _start_command(command)
+    # Ctrl-C is for the command: ignored here from before its exec to its end (the child
+    # was forked with Python's handler, which its exec resets to the default)
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        session.targets = [(child.pid, -1)] if not session.targets else session.targets
-        if delay_ms:
-            session.enable_on_exec = False
-        session.open()
-    except BaseException:
-        child.kill()
-        raise
-    # Events of PMUs with a cpumask count whole CPUs: enable_on_exec does not reach them.
-    started = time.perf_counter()
-    if not delay_ms:
-        session.enable(cpu_wide_only=True)
-    try:
-        child.release()
-    except ExecFailed:
-        session.close()
-        raise
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the command
-    try:
+        try:
+            session.targets = [(child.pid, -1)] if not session.targets else session.targets
+            if delay_ms:
+                session.enable_on_exec = False
+            session.open()
+        except BaseException:
+            child.kill()
+            raise
+        # Events of PMUs with a cpumask count whole CPUs: enable_on_exec does not reach them.
+        started = time.perf_counter()
+        if not delay_ms:
+            session.enable(cpu_wide_only=True)
+        try:
+            child.release()
+        except ExecFailed:
+            session.close()
+            raise
         if delay_ms:
             time.sleep(delay_ms / 1000)
             session.enable()

@@ -647,3 +647,40 @@ def test_stat_weak_group_falls_apart() -> None:
         assert lead.value > 0 and member.value > 0
     finally:
         weak.close()
+
+
+def test_percore_sums_the_cpus_of_a_core(tmp_path: Path) -> None:
+    """With -A, an event with the percore term has one line per core, its CPUs' counts
+    summed; the topology is a fake sysfs tree in which CPUs 0 and 1 are one core."""
+    from perfsys.__main__ import format_rows, online_cpus
+
+    cpus = online_cpus()
+    if len(cpus) < 2:
+        pytest.skip("one CPU online: no core to share")
+    for cpu in cpus:
+        topo = tmp_path / f"devices/system/cpu/cpu{cpu}/topology"
+        topo.mkdir(parents=True)
+        for name, value in (("physical_package_id", 0), ("die_id", 0),
+                            ("core_id", 0 if cpu in cpus[:2] else cpu)):
+            (topo / name).write_text(f"{value}\n")
+    shared = parse_event("cpu-clock/percore/")
+    plain = parse_event("cpu-clock")
+    session = Session([EventGroup([shared]), EventGroup([plain])], [(-1, c) for c in cpus],
+                      enable_on_exec=False)
+    session.open()
+    try:
+        session.enable()
+        time.sleep(0.05)
+        session.disable()
+        session.read()
+    finally:
+        session.close()
+    rows = stat_rows(session, 0.05, "cpu", sysfs=str(tmp_path))
+    mine = [r for r in rows if r.name == "cpu-clock/percore/"]
+    per_cpu = [r for r in rows if r.name == "cpu-clock"]
+    assert [r.bucket for r in per_cpu] == [f"CPU{c}" for c in cpus]
+    assert mine[0].bucket == "S0-D0-C0" and len(mine) == len(cpus) - 1
+    both = sum(v[0] for t, v in session.counters[0][0].counts.items() if t[1] in cpus[:2])
+    assert mine[0].count == both
+    assert format_rows(mine[:1], ",", False, "cpu")[0].startswith("S0-D0-C0,")
+    assert format_rows(mine[:1], None, False, "cpu")[0].startswith("S0-D0-C0   ")

@@ -907,19 +907,27 @@ def _buckets(session: Session, aggr: str, sysfs: str = "/sys") -> dict[Target, B
 
 
 def stat_rows(session: Session, elapsed: float, aggr: str = "global",
-              counts: list[list[dict[Target, list[int]]]] | None = None) -> list[Row]:
-    """The lines perf prints for these counters (``counts``: deltas, for -I)."""
+              counts: list[list[dict[Target, list[int]]]] | None = None,
+              sysfs: str = "/sys") -> list[Row]:
+    """The lines perf prints for these counters (``counts``: deltas, for -I). With -A, an
+    event with the ``percore`` term has one line per core (its CPUs' counts summed)."""
     if counts is None:
         counts = [[c.counts for c in cs] for cs in session.counters]
-    buckets = _buckets(session, aggr)
-    keys = sorted({b for b in buckets.values()}, key=lambda b: (b.key is None, b.key or 0))
+    buckets = _buckets(session, aggr, sysfs)
+    cores = _buckets(session, "core", sysfs) if aggr == "cpu" else buckets
+
+    def order(bmap: dict[Target, Bucket]) -> list[Bucket]:
+        return sorted(set(bmap.values()), key=lambda b: (b.key is None, b.key or 0))
+
+    keys = order(buckets)
     flat = [(c, cnt) for cs, cc in zip(session.counters, counts, strict=True)
             for c, cnt in zip(cs, cc, strict=True)]
 
     def totals(cnt: dict[Target, list[int]], bucket: Bucket) -> tuple[int, int, int]:
+        bmap = cores if bucket.label[:3] != "CPU" and aggr == "cpu" else buckets
         v = e = r = 0
         for t, (tv, te, tr) in cnt.items():
-            if buckets.get(t) == bucket:
+            if bmap.get(t) == bucket:
                 v, e, r = v + tv, e + te, r + tr
         return v, e, r
 
@@ -928,7 +936,7 @@ def stat_rows(session: Session, elapsed: float, aggr: str = "global",
         is_clock = (spec.type, spec.config) in _CLOCKS
         unit = "msec" if is_clock else spec.unit
         label = bucket.label
-        if c.unsupported or not c.fds:
+        if c.unsupported or not (c.fds or c.counts):
             return Row("<not supported>", unit, c.shown, 0, 100.0, bucket=label, nr=bucket.nr)
         value, enabled, running = totals(cnt, bucket)
         pct = 100.0 if running == enabled else 100.0 * running / enabled
@@ -962,8 +970,9 @@ def stat_rows(session: Session, elapsed: float, aggr: str = "global",
             rows.extend(rows_of(c, cnt, b) for c, cnt in flat)
     else:  # event by event
         for c, cnt in flat:
-            rows.extend(rows_of(c, cnt, b) for b in keys)
-            if not keys:
+            mine = order(cores) if c.spec.percore and aggr == "cpu" else keys
+            rows.extend(rows_of(c, cnt, b) for b in mine)
+            if not mine:
                 rows.append(rows_of(c, cnt, Bucket(None, "")))
     return rows
 
@@ -1005,6 +1014,9 @@ def _prefix(r: Row, aggr: str, sep: str | None) -> str:
     """perf's aggregation columns: CPU, core or socket (with its CPU count), thread."""
     csv = sep is not None
     s = sep if csv else " "
+    if aggr == "cpu" and not r.bucket.startswith("CPU"):  # a percore event's core
+        head, _, core = r.bucket.rpartition("C")
+        return f"{r.bucket}{s}" if csv else f"{head}C{core:<3}{s}"
     if aggr == "cpu":
         return f"{r.bucket}{s}" if csv else f"CPU{r.bucket[3:]:<7}{s}"
     if aggr == "core":
@@ -1032,7 +1044,9 @@ def format_rows(rows: list[Row], sep: str | None, as_json: bool, aggr: str = "gl
             parts = []
             if interval is not None:
                 parts.append(f'"interval" : {interval:.9f}')
-            if aggr == "cpu":
+            if aggr == "cpu" and not r.bucket.startswith("CPU"):
+                parts.append(f'"core" : {_json_str(r.bucket)}')
+            elif aggr == "cpu":
                 parts.append(f'"cpu" : "{r.bucket[3:]}"')
             elif aggr in ("core", "socket"):
                 parts.append(f'"{aggr}" : {_json_str(r.bucket)}')

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from support import require_tracefs
+from test_events_fake import write
 
 from perfsys import constants as C
 from perfsys.events import (
@@ -29,12 +30,6 @@ from perfsys.events import (
     Lexer,
     apply_modifiers,
 )
-
-
-def write(root: Path, rel: str, text: str) -> None:
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text + "\n")
 
 
 @pytest.fixture

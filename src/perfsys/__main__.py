@@ -486,15 +486,6 @@ class Session:
             self.close()
             raise
 
-    def add_targets(self, targets: list[Target]) -> None:
-        """Open every group on more targets (threads found after :meth:`open`)."""
-        for group, counters in zip(self.groups, self.counters, strict=True):
-            if next((s.cpus for s in group.events if s.cpus), None):
-                continue
-            for pid, cpu in targets:
-                self._open_group(group, counters, pid, cpu)
-        self.targets.extend(targets)
-
     def _open_one(self, c: Counter, fields: dict[str, int], pid: int, cpu: int,
                   leader: int) -> int:
         """Open one event, with perf's fallbacks: the highest precision the PMU takes
@@ -1247,11 +1238,6 @@ def _stat(sa: StatArgs, groups: list[EventGroup], filters: dict[int, str], dest:
                               else f"'CPU(s) {_cpu_ranges(sa.cpus)}'")
             else:
                 session.open()
-                if sa.pids:  # threads started between the listing and the opening
-                    known = set(session.targets)
-                    new = [t for t in _targets(sa) if t not in known]
-                    if new:
-                        session.add_targets(new)
                 session.enable()
                 elapsed, _ = _wait(sa.pids + sa.tids, sa.timeout_ms, sa.interval_ms, on_tick)
                 target = ("'system wide'" if sa.all_cpus and sa.cpus is None

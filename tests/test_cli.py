@@ -684,3 +684,16 @@ def test_percore_sums_the_cpus_of_a_core(tmp_path: Path) -> None:
     assert mine[0].count == both
     assert format_rows(mine[:1], ",", False, "cpu")[0].startswith("S0-D0-C0,")
     assert format_rows(mine[:1], None, False, "cpu")[0].startswith("S0-D0-C0   ")
+
+
+def test_stat_pmu_that_refuses_exclude_guest() -> None:
+    """msr refuses every exclude_* bit: perf's default exclude_guest is dropped for it, as
+    perf does (so msr/tsc/ counts, as in perf), but not where :G asked for it."""
+    if not (DEVICES / "msr/events/tsc").exists():
+        pytest.skip("no msr PMU with a tsc event here")
+    r = run_cli("stat", "-x,", "-e", "msr/tsc/,msr/tsc/G", "--", "true")
+    assert r.returncode == 0, r.stderr
+    c = csv_counts(r.stderr)
+    assert int(c["msr/tsc/"]) > 0 and c["msr/tsc/G"] == "<not supported>"
+    if shutil.which("perf"):
+        assert int(csv_counts(perf_stat("-x,", "-e", "msr/tsc/", "true").stderr)["msr/tsc/"]) > 0

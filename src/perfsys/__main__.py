@@ -438,8 +438,19 @@ def _read_format(group: bool) -> int:
     return f | constants.PERF_FORMAT_GROUP if group else f
 
 
-def _open(attr: Any, pid: int, cpu: int, group_fd: int) -> int:
-    return perfsys.perf_event_open(attr, pid, cpu, group_fd, constants.PERF_FLAG_FD_CLOEXEC)
+def _open(attr: Any, pid: int, cpu: int, group_fd: int, gh_chosen: bool = False) -> int:
+    """perf_event_open, with perf's fallback: a PMU that refuses ``exclude_guest`` or
+    ``exclude_host`` (msr, many uncore PMUs) gets neither, unless a G or H modifier
+    (``gh_chosen``) asked for them."""
+    flags = constants.PERF_FLAG_FD_CLOEXEC
+    try:
+        return perfsys.perf_event_open(attr, pid, cpu, group_fd, flags)
+    except OSError as err:
+        if gh_chosen or err.errno not in (errno.EINVAL, errno.EOPNOTSUPP) or \
+                not (attr.exclude_guest or attr.exclude_host):
+            raise
+    attr.exclude_guest = attr.exclude_host = 0
+    return perfsys.perf_event_open(attr, pid, cpu, group_fd, flags)
 
 
 def _ioctl(name: str, fd: int, flags: int) -> None:
@@ -496,7 +507,7 @@ class Session:
             fields.setdefault("precise_ip", 3)
         while True:
             try:
-                return _open(spec.attr(**fields), pid, cpu, leader)
+                return _open(spec.attr(**fields), pid, cpu, leader, spec.exclude_gh)
             except OSError as err:
                 if spec.precise_max and fields["precise_ip"] > 0 and \
                         err.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOENT):

@@ -222,6 +222,10 @@ def test_pmu_terms(fake: EventCatalog) -> None:
     assert fake.parse("cpu/r1a/").config == 0x1A  # a raw event name as a term
     assert fake.parse("software/r0x1a/").config == 0x1A
     assert fake.parse("cpu/mem-loads,ldlat=9/").config1 == 9
+    # alias names match without regard to case, as perf's
+    assert fake.parse("cpu/MEM-Loads/").config == fake.parse("cpu/mem-loads/").config
+    assert fake.parse("MEM-LOADS").config1 == 3
+    assert fake.parse("power/event=TSC/").config == 0
     # an alias chosen as a term's value: the value the alias gives that term
     assert fake.parse("power/event=aperf/").config == 1
     assert fake.parse("power/event=tsc/").config == 0

@@ -244,6 +244,15 @@ class PMU:
         return out
 
     @cached_property
+    def _aliases_folded(self) -> dict[str, EventAlias]:
+        return {name.lower(): a for name, a in reversed(self.aliases.items())}
+
+    def alias(self, name: str) -> EventAlias | None:
+        """The alias ``name``, matched without regard to case as perf does (an exact
+        match first)."""
+        return self.aliases.get(name) or self._aliases_folded.get(name.lower())
+
+    @cached_property
     def cpus(self) -> tuple[int, ...] | None:
         """``cpumask`` (or ``cpus``): the CPUs to open this PMU's events on, if it says."""
         for fname in ("cpumask", "cpus"):
@@ -843,7 +852,7 @@ class EventCatalog:
         return (
             self.generic(name) is not None
             or bool(_RAW.match(name))
-            or any(name in p.aliases for p in self.pmus.values())
+            or any(p.alias(name) for p in self.pmus.values())
         )
 
     # -- parsing -----------------------------------------------------------
@@ -1073,10 +1082,10 @@ class _Parser:
         if ev is not None:
             return EventSpec("", "", ev.type, ev.config)
         m = _RAW.match(name)
-        if m and not any(name in p.aliases for p in self.cat.pmus.values()):
+        if m and not any(p.alias(name) for p in self.cat.pmus.values()):
             return EventSpec("", "", _TYPE_RAW,
                              self.guard(tok.pos, _number, "0x" + m.group(1), name))
-        owners = [p for p in self.cat.pmus.values() if name in p.aliases]
+        owners = [p for p in self.cat.pmus.values() if p.alias(name)]
         if len(owners) == 1:
             return self.pmu_terms(owners[0], [_Term(name, None, tok.pos)], tok.pos)
         if len(owners) > 1:
@@ -1301,7 +1310,7 @@ class _Parser:
         pending: dict[str, int] = {}  # alias terms written "term=?": the user must give them
         expanded: list[_Term] = []
         for t in terms:
-            alias = pmu.aliases.get(t.key)
+            alias = pmu.alias(t.key)
             if alias is not None and t.value is None and t.key not in pmu.formats:
                 for a in self.alias_terms(pmu, alias, t.pos):
                     if a.value == "?":
@@ -1367,13 +1376,14 @@ class _Parser:
         same term (``msr/event=tsc/``)."""
         if t.value is None:
             return 1
-        if not t.number_token and t.value in pmu.aliases:
-            for a in self.alias_terms(pmu, pmu.aliases[t.value], t.pos):
+        chosen = None if t.number_token else pmu.alias(t.value)
+        if chosen is not None:
+            for a in self.alias_terms(pmu, chosen, t.pos):
                 if a.key == t.key and a.value not in (None, "?"):
                     return self.term_number(a)
             raise self.fail(
                 f"alias {t.value!r} of PMU {pmu.name!r} sets no value for {t.key!r} "
-                f"(it is {pmu.aliases[t.value].terms!r})", t.pos)
+                f"(it is {chosen.terms!r})", t.pos)
         if t.value == "?":
             raise self.fail(f"term {t.key!r}: '?' belongs in alias files, give a number",
                             t.pos)

@@ -12,19 +12,28 @@ Syntax (one event)::
 
     task-clock  page-faults  cycles  cpu-cycles      generic hardware and software names
     L1-dcache-load-misses  LLC-loads  dTLB-stores    cache events: <cache>[-<op>][-<result>]
-    r1a8                                             raw PMU config (hex), PERF_TYPE_RAW
-    sched:sched_switch                               tracepoint <subsystem>:<name>
-    msr/tsc/  msr/event=0x0/  pmu/a=1,b,config1=3/   terms placed by the PMU's format files
-    mem:0x1000[/8][:rw]                              hardware breakpoint (r, w, rw or x)
+    r1a8  r0x1a8                                     raw PMU config (hex), PERF_TYPE_RAW
+    1:1  4:0x1a                                      numeric type:config
+    sched:sched_switch  sched:sched_*  *:*           tracepoints (shell patterns: several)
+    msr/tsc/  msr/event=tsc/  pmu/a=1,b,config1=3/   terms placed by the PMU's format files
+    cycles/period=1000/  cpu/r1a,call-graph=fp/      perf's config terms (CONFIG_TERMS)
+    mem:0x1000[/8][:rw][/name=x/]                    hardware breakpoint (r, w, rw or x)
     uprobe:/bin/true:main  uretprobe:/bin/true:0x4f0 uprobe on a file's symbol or offset
     uprobe/path="/bin/true",offset=0x4f0,retprobe/   the same, in term syntax
     kprobe:do_sys_openat2[+4]  kretprobe:vfs_read    kprobes (need the ``kprobe`` PMU)
 
-followed by optional modifiers, ``:u`` ``:k`` ``:h`` (count only user, kernel,
-hypervisor), ``:I`` (exclude idle), ``:G`` ``:H`` (guest, host), ``:p``/``:pp``/``:ppp``
-(precise_ip), ``:D`` (pinned), ``:e`` (exclusive). A PMU event takes them after its
-closing slash, with or without a colon (``msr/tsc/u``). An event list separates events
-with commas and groups them with braces: ``{cycles,instructions}:u,page-faults``.
+followed by optional modifiers (:data:`MODIFIERS`): ``:u`` ``:k`` ``:h`` (count only
+user, kernel, hypervisor), ``:I`` (exclude idle), ``:G`` ``:H`` (guest, host),
+``:p``/``:pp``/``:ppp`` (precise_ip), ``:P`` (the most precise), ``:S`` (leader
+sampling), ``:D`` (pinned), ``:W`` (weak group), ``:e`` (exclusive). A PMU event takes
+them after its closing slash, with or without a colon (``msr/tsc/u``). An event list
+separates events with commas and groups them with braces, optionally named:
+``g{cycles,instructions:k}:u,page-faults``; a group's modifiers merge with its members'
+as perf's do (:func:`apply_modifiers`).
+
+:class:`Lexer` splits the text into tokens and a recursive descent (one method per
+production, see ``_Parser``) builds the specs; every error is an
+:class:`EventSyntaxError`, a ValueError that names the offending text and its position.
 """
 
 from __future__ import annotations

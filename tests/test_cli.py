@@ -697,3 +697,12 @@ def test_stat_pmu_that_refuses_exclude_guest() -> None:
     assert int(c["msr/tsc/"]) > 0 and c["msr/tsc/G"] == "<not supported>"
     if shutil.which("perf"):
         assert int(csv_counts(perf_stat("-x,", "-e", "msr/tsc/", "true").stderr)["msr/tsc/"]) > 0
+
+
+def test_stat_command_timeout() -> None:
+    """--timeout ends a command with SIGTERM, as perf's, and prints what was counted."""
+    t0 = time.monotonic()
+    r = run_cli("stat", "-x,", "--timeout", "200", "-e", "task-clock", "--", "sleep", "30")
+    assert time.monotonic() - t0 < 25
+    assert r.returncode == 128 + signal.SIGTERM
+    assert ",msec,task-clock," in r.stderr

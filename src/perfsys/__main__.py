@@ -342,7 +342,7 @@ def stat_parser() -> argparse.ArgumentParser:
     rn.add_argument("--no-inherit", dest="inherit", action="store_false",
                     help="do not count the children and new threads of what is counted")
     rn.add_argument("--timeout", type=_positive("--timeout"), metavar="MS",
-                    help="stop counting after MS milliseconds")
+                    help="stop counting after MS milliseconds (a command is sent SIGTERM)")
     out = p.add_argument_group("output")
     fm = out.add_mutually_exclusive_group()
     fm.add_argument("-x", "--field-separator", dest="sep", metavar="SEP",
@@ -759,8 +759,10 @@ def _pidfd(tid: int) -> int:
 
 
 def _run_command(session: Session, command: list[str], delay_ms: int = 0,
-                 interval_ms: int | None = None, tick: Any = None) -> tuple[int, float, Any]:
-    """Start ``command`` stopped before exec, open the counters on it, let it exec, wait."""
+                 interval_ms: int | None = None, tick: Any = None,
+                 timeout_ms: int | None = None) -> tuple[int, float, Any]:
+    """Start ``command`` stopped before exec, open the counters on it, let it exec, wait
+    (after ``timeout_ms``, the command is sent SIGTERM, as perf does)."""
     child = _start_command(command)
     # Ctrl-C is for the command: ignored here from before its exec to its end (the child
     # was forked with Python's handler, which its exec resets to the default)
@@ -786,8 +788,10 @@ def _run_command(session: Session, command: list[str], delay_ms: int = 0,
         if delay_ms:
             time.sleep(delay_ms / 1000)
             session.enable()
-        _secs, reaped = _wait([child.pid], None, interval_ms, tick, child=child.pid)
+        _secs, reaped = _wait([child.pid], timeout_ms, interval_ms, tick, child=child.pid)
         if reaped is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGTERM)
             _, status, rusage = os.wait4(child.pid, 0)
         else:
             status, rusage = reaped
@@ -996,6 +1000,7 @@ def _mean_rows(runs: list[list[Row]]) -> list[Row]:
         if not counted:
             out.append(first)
             continue
+        first = counted[0]
         n = len(counted)
         mean = sum(r.count or 0.0 for r in counted) / n
         noise = 0.0
@@ -1239,7 +1244,8 @@ def _stat(sa: StatArgs, groups: list[EventGroup], filters: dict[int, str], dest:
             if sa.command:
                 try:
                     status, elapsed, rusage = _run_command(
-                        session, sa.command, sa.delay_ms, sa.interval_ms, on_tick)
+                        session, sa.command, sa.delay_ms, sa.interval_ms, on_tick,
+                        sa.timeout_ms)
                 except ExecFailed as err:
                     err_out.write(f"{PROG}: stat: {err}\n")
                     return err.status

@@ -1281,8 +1281,10 @@ def _stat(sa: StatArgs, groups: list[EventGroup], filters: dict[int, str], dest:
         return status
     rows = runs[0] if sa.repeat == 1 else _mean_rows(runs)
     # Like perf, the counts go to stderr: the command's own stdout stays its own.
-    print_stat(rows, dest, sa.sep, target, elapsed_runs[-1], rusage if sa.repeat == 1
-               else None, sa.json, sa.aggr, elapsed_runs if sa.repeat > 1 else None)
+    # perf shows the command's user and system time for a single run of it alone
+    shown_rusage = rusage if sa.repeat == 1 and not sa.all_cpus else None
+    print_stat(rows, dest, sa.sep, target, elapsed_runs[-1], shown_rusage, sa.json, sa.aggr,
+               elapsed_runs if sa.repeat > 1 else None)
     return status
 
 

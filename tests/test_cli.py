@@ -706,3 +706,25 @@ def test_stat_command_timeout() -> None:
     assert time.monotonic() - t0 < 25
     assert r.returncode == 128 + signal.SIGTERM
     assert ",msec,task-clock," in r.stderr
+
+
+def test_stat_system_wide_interval_until_ctrl_c() -> None:
+    """-a -I without a command counts until Ctrl-C, then prints the last interval."""
+    p = subprocess.Popen([sys.executable, "-m", "perfsys", "stat", "-a", "-I", "100", "-x,",
+                          "-e", "cs"], stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + 30
+        lines = 0
+        assert p.stderr is not None
+        while lines < 2 and time.monotonic() < deadline:
+            if p.stderr.readline():
+                lines += 1
+        p.send_signal(signal.SIGINT)
+        rest = p.communicate(timeout=20)[1]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0 and lines == 2, rest
+    assert "Traceback" not in rest
+    assert all(",cs," in x for x in rest.splitlines())

@@ -734,7 +734,10 @@ def _wait(pids: list[int], timeout_ms: int | None, interval_ms: int | None = Non
                     reaped = (status, rusage)
                 os.close(fd)
             if next_tick is not None and now >= next_tick and (fds or polled or not pids):
-                tick(now - started)
+                try:
+                    tick(now - started)
+                except KeyboardInterrupt:
+                    break
                 while next_tick <= now:
                     next_tick += (interval_ms or 0) / 1000
             if deadline is not None and now >= deadline:

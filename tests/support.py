@@ -113,6 +113,13 @@ def getpid_n(n: int) -> None:
 # -- tracefs ----------------------------------------------------------------------------
 
 
+def write_file(root: Path, rel: str, text: str) -> None:
+    """Write ``text`` and a newline to ``root/rel``, making its folders (fake sysfs trees)."""
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text + "\n")
+
+
 def require_tracefs(*under: str) -> None:
     """Skip the test unless tracefs is mounted (with events/<under...> in it)."""
     if not TRACEFS.joinpath("events", *under).is_dir():

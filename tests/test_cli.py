@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import DATA, DEVICES, ENV, TRACEFS, require_tracefs
+from support import DATA, DEVICES, ENV, TRACEFS, require_tracefs, touch_pages
 
 import perfsys
 from perfsys import constants as C
@@ -365,7 +365,7 @@ def threads_spin(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.skip("no C compiler (gcc) to build the threaded workload")
     exe = tmp_path_factory.mktemp("threads") / "threads_spin"
     subprocess.run(["gcc", "-O1", "-pthread", "-o", str(exe),
-                    str(ROOT / "tests/data/threads_spin.c")], check=True)
+                    str(DATA / "threads_spin.c")], check=True)
     return exe
 
 
@@ -636,12 +636,7 @@ def test_stat_weak_group_falls_apart() -> None:
         assert member.unsupported is None and len(lead.fds) == len(member.fds) == 1
         assert [(g, len(m)) for _fd, g, m, _t in weak.reads] == [(False, 1), (False, 1)]
         weak.enable()
-        import mmap
-
-        m = mmap.mmap(-1, 64 * mmap.PAGESIZE)  # fault in fresh pages
-        for i in range(64):
-            m[i * mmap.PAGESIZE] = 1
-        m.close()
+        touch_pages(64)
         weak.disable()
         weak.read()
         assert lead.value > 0 and member.value > 0

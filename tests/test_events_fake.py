@@ -13,15 +13,10 @@ import ctypes
 from pathlib import Path
 
 import pytest
+from support import write_file as write
 
 from perfsys import constants
 from perfsys.events import EventCatalog, FormatField, TracefsNotMounted
-
-
-def write(root: Path, rel: str, text: str) -> None:
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text + "\n")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from support import require_tracefs
-from test_events_fake import write
+from support import write_file as write
 
 from perfsys import constants as C
 from perfsys.events import (

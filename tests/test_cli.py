@@ -537,9 +537,18 @@ def test_stat_unprivileged_falls_back_to_user_mode() -> None:
             break
     if python is None:
         pytest.skip("nobody can run no Python that imports this perfsys (unreadable paths)")
-    r = subprocess.run([python, "-m", "perfsys", "stat", "-x,", "-e",
-                        "task-clock,page-faults", "--", "true"], env=ENV, capture_output=True,
-                       text=True, timeout=120, preexec_fn=lambda: drop_to(nobody))
+    def stat(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([python, "-m", "perfsys", "stat", "-x,", *args], env=ENV,
+                              capture_output=True, text=True, timeout=120,
+                              preexec_fn=lambda: drop_to(nobody))
+
+    # kernel mode only: nothing to fall back to; the library's reason is the message
+    r = stat("-e", "cs:k", "--", "true")
+    assert r.returncode == 1 and "set exclude_kernel=1" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    r = stat("-e", "cs:G", "--", "true")  # perf's name: u joins written modifiers
+    assert r.returncode == 0 and ",cs:Gu," in r.stderr
+    r = stat("-e", "task-clock,page-faults", "--", "true")
     assert r.returncode == 0, r.stderr
     note = r.stderr.splitlines()[0]
     assert note.startswith("perfsys: stat: counting user mode only (task-clock:u, page-faults:u)")

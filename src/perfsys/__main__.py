@@ -414,8 +414,10 @@ class Counter:
     unsupported: str | None = None
     #: target -> [value, time enabled, time running], as last read
     counts: dict[Target, list[int]] = field(default_factory=dict)
-    #: the name shown (the event's, plus ":u" where counting fell back to user mode)
+    #: the name shown (the event's, plus "u" where counting fell back to user mode)
     shown: str = ""
+    #: the kernel refused kernel-mode counting: this event counts user mode only
+    user_only: bool = False
 
     def __post_init__(self) -> None:
         self.shown = self.shown or self.spec.name
@@ -513,13 +515,20 @@ class Session:
                         err.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOENT):
                     fields["precise_ip"] -= 1
                     continue
-                user_only = fields.get("exclude_kernel", spec.fields.get("exclude_kernel", 0))
-                if err.errno in (errno.EACCES, errno.EPERM) and not user_only and pid != -1:
+                def excluded(name: str) -> int:
+                    return fields.get(name, spec.fields.get(name, 0))
+
+                # perf's rule: only an event that counts user mode falls back to it alone
+                if err.errno in (errno.EACCES, errno.EPERM) and pid != -1 and \
+                        not excluded("exclude_kernel") and not excluded("exclude_user"):
                     fields["exclude_kernel"] = fields["exclude_hv"] = 1
-                    if not c.shown.endswith(":u"):
+                    if not c.user_only:
+                        c.user_only = True
                         if not self.notes:
                             self.notes.append(_strerror(err))
-                        c.shown = f"{c.spec.name}:u"
+                        # perf's name: "u" joins modifiers already written, else ":u"
+                        sep = "" if "/" in spec.name or ":" in spec.name else ":"
+                        c.shown = f"{spec.name}{sep}u"
                         self.notes.append(c.shown)
                     continue
                 raise
@@ -548,7 +557,7 @@ class Session:
                 fields["inherit"] = c.spec.fields["inherit"]
             if self.enable_on_exec and is_leader and pid > 0:
                 fields["enable_on_exec"] = 1
-            if c.shown.endswith(":u") and not c.spec.name.endswith(":u"):
+            if c.user_only:
                 fields["exclude_kernel"] = fields["exclude_hv"] = 1
             try:
                 try:

@@ -732,3 +732,12 @@ def test_stat_system_wide_interval_until_ctrl_c() -> None:
     assert p.returncode == 0 and lines == 2, rest
     assert "Traceback" not in rest
     assert all(",cs," in x for x in rest.splitlines())
+
+
+def test_stat_pinned_group_counts_every_member(workload: Path) -> None:
+    """:D on a group pins its leader only, so the kernel takes the members too."""
+    r = run_cli("stat", "-x,", "-e", "{task-clock,page-faults}:D", "--", str(workload), "300",
+                "0", "0")
+    assert r.returncode == 0, r.stderr
+    c = csv_counts(r.stderr)
+    assert int(c["page-faults:D"]) >= 300 and float(c["task-clock:D"]) > 0

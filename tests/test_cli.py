@@ -448,6 +448,13 @@ def test_stat_system_wide(workload: Path) -> None:
     r = run_cli("stat", "-C", "0", "-A", "-x,", "-e", "cpu-clock", "--", *prog)
     rows = csv_rows(r.stderr)
     assert [x[0] for x in rows] == ["CPU0"] and rows[0][3] == "cpu-clock"
+    # -C 0: cpu-clock of one CPU is the length of the counting, about the 200 ms sleep;
+    # both tools within 30% + 20 ms of each other
+    args = ["-C", "0", "-x,", "-e", "cpu-clock", "--", "sleep", "0.2"]
+    mine = float(csv_rows(run_cli("stat", *args).stderr)[0][0])
+    perfs = float(csv_rows(perf_stat(*args).stderr)[0][0])
+    assert mine >= 180 and perfs >= 180
+    assert abs(mine - perfs) <= 0.3 * perfs + 20, (mine, perfs)
     r = run_cli("stat", "-a", "-e", "cs", "--timeout", "200")
     assert r.returncode == 0 and "Performance counter stats for 'system wide':" in r.stderr
     j = run_cli("stat", "-a", "--per-socket", "-j", "-e", "cs", "--", *prog)

@@ -340,6 +340,122 @@ def read_headers() -> Headers:
 
 
 # --------------------------------------------------------------------------
+# asm/perf_regs.h of every architecture: the register numbers of
+# sample_regs_user/sample_regs_intr. Each header declares one enum and a few
+# masks; their numbers do not depend on the target, so one host parse of each
+# architecture's folder serves.
+
+# The kernel's name for each architecture -> the wheel's include folder, and the
+# macros that select the variant the kernel builds (csky: ABI v2, its current one).
+REGS_ARCHS = {
+    "arm": ("arm-linux-any", []),
+    "arm64": ("aarch64-linux-any", []),
+    "csky": ("csky-linux-any", ["-D__CSKYABIV2__"]),
+    "loongarch": ("loongarch-linux-any", []),
+    "mips": ("mips-linux-any", []),
+    "powerpc": ("powerpc-linux-any", []),
+    "riscv": ("riscv-linux-any", []),
+    "s390": ("s390x-linux-any", []),
+    "x86": ("x86-linux-any", []),
+}
+
+
+@dataclasses.dataclass
+class RegsHeader:
+    arch: str
+    enum: str  # the enum's C name
+    members: list[tuple[str, int, str]]  # (name, value, source spelling)
+    macros: list[tuple[str, int]]
+
+
+def parse_regs(source: str, arch: str) -> ci.TranslationUnit:
+    folder, defines = REGS_ARCHS[arch]
+    args = ["-x", "c", "-std=gnu11", "-target", TARGETS["little"][0], "-nostdinc",
+            "-I", str(zig_include_dir() / folder), *defines, "-Wno-everything"]
+    tu = ci.Index.create().parse(
+        "perfsys_regs.c", args=args, unsaved_files=[("perfsys_regs.c", source)],
+        options=ci.TranslationUnit.PARSE_DETAILED_PROCESSING_RECORD)
+    errors = [d for d in tu.diagnostics if d.severity >= ci.Diagnostic.Error]
+    if errors:
+        fail(f"libclang ({arch} perf_regs.h): " + "; ".join(str(d) for d in errors))
+    return tu
+
+
+def read_perf_regs() -> list[RegsHeader]:
+    out = []
+    for arch, (folder, _defines) in REGS_ARCHS.items():
+        src = "#include <asm/perf_regs.h>\n"
+        enums: list[tuple[str, list[tuple[str, int, str]]]] = []
+        names: list[str] = []
+        for cur in parse_regs(src, arch).cursor.get_children():
+            f = cur.location.file
+            if f is None or not f.name.replace(os.sep, "/").endswith(
+                    f"/{folder}/asm/perf_regs.h"):
+                continue
+            if cur.kind == ci.CursorKind.MACRO_DEFINITION:
+                toks = list(cur.get_tokens())
+                function_like = len(toks) >= 2 and toks[1].spelling == "(" and \
+                    toks[1].extent.start.offset == toks[0].extent.end.offset
+                if len(toks) >= 2 and not function_like:  # not an include guard
+                    names.append(cur.spelling)
+            elif cur.kind == ci.CursorKind.ENUM_DECL and cur.is_definition():
+                enums.append((cur.spelling, [
+                    (m.spelling, m.enum_value, " ".join(t.spelling for t in m.get_tokens()))
+                    for m in cur.get_children() if m.kind == ci.CursorKind.ENUM_CONSTANT_DECL]))
+        if len(enums) != 1:
+            fail(f"{folder}/asm/perf_regs.h declares {len(enums)} enums, not one")
+        values: dict[str, int] = {}
+        probe = src + "".join(f"enum {{ perfsys_gen__{n} = ({n}) }};\n" for n in names)
+        for cur in parse_regs(probe, arch).cursor.get_children():
+            if cur.kind == ci.CursorKind.ENUM_DECL and cur.location.file is not None \
+                    and cur.location.file.name == "perfsys_regs.c":
+                for m in cur.get_children():
+                    values[m.spelling[len("perfsys_gen__"):]] = m.enum_value
+        for n in names:
+            if n not in values:
+                fail(f"macro {n} of {folder}/asm/perf_regs.h is not an integer constant")
+        # masks are unsigned long long: keep them as the u64 the kernel compares with
+        macros = [(n, values[n] & (1 << 64) - 1) for n in names]
+        out.append(RegsHeader(arch, enums[0][0], enums[0][1], macros))
+    return out
+
+
+def render_perf_regs() -> tuple[list[str], list[str]]:
+    """The lines of the perf_regs section and the public names they define."""
+    regs = read_perf_regs()
+    lines = ["", "",
+             "# ---- <asm/perf_regs.h> of each architecture: register numbers, the bits of",
+             "# sample_regs_user and sample_regs_intr (csky: its ABI v2)", ""]
+    public = []
+    for h in regs:
+        lines.append(f"# {h.arch}: enum {h.enum}")
+        for name, value, spelling in h.members:
+            lines.append(f"{name}: Final = {literal(value, spelling)}")
+            public.append(name)
+        lines.append("")
+    lines.append("PERF_REGS: Final = _ro({")
+    for h in regs:
+        lines.append(f'    "{h.arch}": _ro({{')
+        lines += [f'        "{n}": {n},' for n, _v, _s in h.members]
+        lines.append("    }),")
+    lines.append("})")
+    lines.append('"""Each architecture\'s perf_regs.h enum, by the kernel\'s name for the '
+                 'architecture."""')
+    lines.append("")
+    lines.append("PERF_REGS_MASKS: Final = _ro({")
+    for h in regs:
+        body = ", ".join(f'"{n}": {hex(v)}' for n, v in h.macros)
+        lines.append(f'    "{h.arch}": _ro({{{body}}}),')
+    lines.append("})")
+    lines.append('"""The masks each perf_regs.h defines (the same name differs by '
+                 'architecture)."""')
+    lines.append("")
+    public += ["PERF_REGS", "PERF_REGS_MASKS"]
+    return lines, public
+
+
+
+# --------------------------------------------------------------------------
 # output
 
 
@@ -690,8 +806,8 @@ def render(doc: str, headers: Headers) -> str:
     ver = ".".join(str(v) for v in (version[0], version[1]))
     out: list[str] = []
     out.append(
-        f"# Code generated by `{COMMAND}` from linux/perf_event.h and linux/hw_breakpoint.h "
-        f"of Linux {ver} (ziglang {zig}); DO NOT EDIT."
+        f"# Code generated by `{COMMAND}` from linux/perf_event.h, linux/hw_breakpoint.h "
+        f"and asm/perf_regs.h of Linux {ver} (ziglang {zig}); DO NOT EDIT."
     )
     out.append(doc.rstrip("\n"))
     out.append(MARKER)
@@ -771,6 +887,9 @@ def render(doc: str, headers: Headers) -> str:
     for rec in records:
         out += emit_record(rec, be[rec.name])
         public.append(rec.name)
+    regs_lines, regs_public = render_perf_regs()
+    out += regs_lines
+    public += regs_public
     seen = set()
     for n in public:
         if n in seen:

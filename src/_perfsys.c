@@ -4639,7 +4639,11 @@ ring_create(PyTypeObject *type, int fd, Py_ssize_t data_pages, Py_ssize_t aux_pa
     void *p = mmap(NULL, self->map_size, prot, MAP_SHARED, self->fd, 0);
     if (p == MAP_FAILED) {
         err = errno;
-        perfsys_set_oserror(err, "mmap");
+        core_raise_oserror(err, "mmap", err != EINVAL ? NULL :
+            "the kernel maps no event opened with inherit=1 on a task for every CPU "
+            "(pid >= 0, cpu == -1): open it once per CPU (cpu >= 0, as perfsys.sampler "
+            "does), or without inherit; an event that already has a ring of another "
+            "size is refused too");
         goto error;
     }
     self->base = p;

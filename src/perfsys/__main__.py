@@ -1,6 +1,6 @@
 """``python -m perfsys``: a small ``perf list`` and ``perf stat`` on perfsys's public API.
 
-    python -m perfsys list [PATTERN]
+    python -m perfsys list [--fields] [PATTERN]
     python -m perfsys stat [OPTIONS] [-e EVENTS]... (-p PID | -t TID | -a | [--] COMMAND...)
 
 Bad event names and bad command lines print one line on stderr and exit with status 2;
@@ -41,12 +41,13 @@ from perfsys.events import (
 PROG = "perfsys"
 
 USAGE = f"""\
-usage: {PROG} list [PATTERN]
+usage: {PROG} list [--fields] [PATTERN]
        {PROG} stat [OPTIONS] [-e EVENTS]... (-p PID | -t TID | -a | [--] COMMAND [ARG...])
 
 list   the PMUs this kernel has (type, format terms, aliases), the generic hardware,
        software and cache events, and the tracepoint subsystems; events this machine
        cannot open are marked. With PATTERN, only names containing it (tracepoints too).
+       --fields lists the matching tracepoints with their fields (offset, size, type).
 stat   count events for a command (enabled at its exec), for running processes or
        threads, or for whole CPUs, as perf stat does: -r, -I, -a, -C, -A, --per-core,
        --per-socket, --per-thread, -x, -j, -o, -D, --no-inherit, --filter, --timeout
@@ -107,10 +108,14 @@ def _generic_line(ev: GenericEvent) -> str:
 
 def cmd_list(args: Sequence[str], out: TextIO, catalog: EventCatalog | None = None) -> int:
     pattern = None
+    fields = False
     for a in args:
         if a in ("-h", "--help"):
             out.write(USAGE)
             return 0
+        if a == "--fields":
+            fields = True
+            continue
         if a.startswith("-"):
             raise UsageError(f"list: unknown option {a!r}")
         if pattern is not None:
@@ -191,12 +196,17 @@ def cmd_list(args: Sequence[str], out: TextIO, catalog: EventCatalog | None = No
         return 0
     w(f"\nTracepoint subsystems ({cat.tracefs / 'events'}; events are SUBSYSTEM:NAME):\n")
     for sub, names in subsystems.items():
-        if pattern is None:
+        if pattern is None and not fields:
             w(f"  {sub:<32} {len(names)} tracepoint{'s' if len(names) != 1 else ''}\n")
         else:
             for n in names:
                 if wanted(f"{sub}:{n}"):
                     w(f"  {sub}:{n}\n")
+                    if fields:
+                        from perfsys.tracefs import TracepointFormat
+
+                        for line in TracepointFormat.load(f"{sub}:{n}", cat.tracefs).describe():
+                            w(f"      {line}\n")
     return 0
 
 

@@ -14,13 +14,14 @@ HERE = Path(__file__).resolve().parent
 QUICK = {
     "bench_read.py": ["--iterations", "50000", "--repeat", "3"],
     "bench_decode.py": ["--seconds", "0.5"],
+    "bench_tracefs.py": ["--seconds", "0.3"],
 }
 
 
 def main() -> int:
     quick = "--quick" in sys.argv[1:]
     status = 0
-    for name in ("bench_read.py", "bench_decode.py"):
+    for name in ("bench_read.py", "bench_decode.py", "bench_tracefs.py"):
         print(f"== {name}", flush=True)
         args = QUICK[name] if quick else []
         status |= subprocess.run([sys.executable, str(HERE / name), *args], check=False).returncode

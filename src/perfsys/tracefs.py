@@ -19,7 +19,7 @@ lists each field of the record the kernel writes, which is what a sample's
   ``bool``, enums) are ints, signed where the file says ``signed:1``, in the machine's
   byte order (the kernel writes its own);
 * fixed arrays (``char comm[16]``, ``unsigned long args[6]``): ``char`` arrays are
-  strings ending at the first NUL (decoded like ``os.fsdecode``), ``u8`` arrays bytes,
+  strings ending at the first NUL (decoded as ``os.fsdecode`` does), ``u8`` arrays bytes,
   other arrays tuples of ints;
 * ``__data_loc TYPE[] name``: a u32 whose low 16 bits are the data's offset in the
   record and high 16 bits its length (``__rel_loc``: the offset counts from the end of
@@ -36,7 +36,8 @@ from __future__ import annotations
 import os
 import re
 import struct
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
@@ -45,6 +46,11 @@ __all__ = ["FormatError", "TracepointField", "TracepointFormat", "parse_format",
            "tracefs_root"]
 
 Value: TypeAlias = int | str | bytes | tuple[int, ...]
+# the compiled decoder: the struct of the fixed integers, their names, a reader for each
+# other field, and whether common_type is checked
+_Plan: TypeAlias = tuple[struct.Struct, tuple[str, ...],
+                         tuple[tuple[str, Callable[[bytes], Value]], ...], bool]
+_U32 = struct.Struct("=I")
 
 _FIELD = re.compile(
     r"^\s*field:(?P<decl>[^;]*);\s*offset:(?P<offset>\d+);\s*size:(?P<size>\d+);"
@@ -174,8 +180,7 @@ class TracepointFormat:
     id: int
     fields: tuple[TracepointField, ...]
     print_fmt: str = ""
-    _plan: tuple[struct.Struct, tuple[TracepointField, ...], tuple[TracepointField, ...],
-                 int] | None = field(default=None, repr=False, compare=False)
+    _plan: _Plan | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, event: str, tracefs: str | os.PathLike[str] | None = None) -> TracepointFormat:
@@ -210,82 +215,92 @@ class TracepointFormat:
         """The fixed part of the record: the end of the last field."""
         return max((f.offset + f.size for f in self.fields), default=0)
 
-    def _compile(self) -> tuple[struct.Struct, tuple[TracepointField, ...],
-                                tuple[TracepointField, ...], int]:
+    def _compile(self) -> _Plan:
         if self._plan is None:
-            codes, scalars, rest = ["="], [], []
+            codes, names, rest = ["="], [], []
             pos = 0
             for f in sorted(self.fields, key=lambda f: f.offset):
-                if f.data_loc is None and f.array_len is None and f.size in _INT_CODES:
-                    if f.offset < pos:   # overlapping (a union): decode on its own
-                        rest.append(f)
-                        continue
+                if f.data_loc is None and f.array_len is None and f.size in _INT_CODES \
+                        and f.offset >= pos:
                     if f.offset > pos:
                         codes.append(f"{f.offset - pos}x")
                     code = _INT_CODES[f.size]
                     codes.append(code if f.signed else code.upper())
-                    scalars.append(f)
+                    names.append(f.name)
                     pos = f.offset + f.size
-                else:
-                    rest.append(f)
-            self._plan = (struct.Struct("".join(codes)), tuple(scalars), tuple(rest), pos)
+                else:   # arrays, strings, odd sizes, and scalars overlapping another field
+                    rest.append((f.name, self._reader(f)))
+            check = names[0] == "common_type" and self.fields[0].offset == 0 if names else False
+            self._plan = (struct.Struct("".join(codes)), tuple(names), tuple(rest), check)
         return self._plan
 
     def decode(self, raw: bytes | bytearray | memoryview) -> dict[str, Value]:
-        """The payload's fields by name, in the format file's order.
+        """The payload's fields by name (the fixed-size integers first).
 
         ``raw`` is the record as the kernel wrote it (a sample's ``raw``, padding and
         all). A payload shorter than the fixed part, a ``common_type`` that is not this
         tracepoint's id, or dynamic data reaching past the payload is a FormatError.
         """
-        data = bytes(raw)
-        st, scalars, rest, _end = self._compile()
+        data = raw if isinstance(raw, bytes) else bytes(raw)
+        st, names, rest, check = self._compile()
         if len(data) < self.size:
             raise FormatError(f"{self.system}:{self.name}: payload of {len(data)} bytes is "
                               f"shorter than the record's {self.size}")
-        out: dict[str, Value] = dict(zip((f.name for f in scalars), st.unpack_from(data),
-                                         strict=True))
-        common = out.get("common_type")
-        if isinstance(common, int) and common != self.id & 0xFFFF:
+        values = st.unpack_from(data)
+        if check and values[0] != self.id & 0xFFFF:
             raise FormatError(f"{self.system}:{self.name}: the payload's common_type is "
-                              f"{common}, not this tracepoint's id {self.id}")
-        if rest:
-            for f in rest:
-                out[f.name] = self._value(f, data)
-            out = {f.name: out[f.name] for f in self.fields}
+                              f"{values[0]}, not this tracepoint's id {self.id}")
+        out: dict[str, Value] = dict(zip(names, values))  # noqa: B905 (equal by construction)
+        for name, read in rest:
+            out[name] = read(data)
         return out
 
-    def _value(self, f: TracepointField, data: bytes) -> Value:
+    def _reader(self, f: TracepointField) -> Callable[[bytes], Value]:
+        """A function that reads field f from a payload."""
+        array = self._array_reader(f)
         if f.data_loc is not None:
-            (loc,) = struct.unpack_from("=I", data, f.offset)
-            start, length = loc & 0xFFFF, loc >> 16
-            if f.data_loc == "__rel_loc":
-                start += f.offset + f.size
-            if start + length > len(data):
-                raise FormatError(f"{self.system}:{self.name}: {f.name}'s data "
-                                  f"({length} bytes at {start}) runs past the payload "
-                                  f"({len(data)} bytes)")
-            return self._array(f, data[start:start + length])
+            rel = f.offset + f.size if f.data_loc == "__rel_loc" else 0
+            where = f"{self.system}:{self.name}: {f.name}'s data"
+
+            def dynamic(data: bytes) -> Value:
+                (loc,) = _U32.unpack_from(data, f.offset)
+                start = (loc & 0xFFFF) + rel
+                end = start + (loc >> 16)
+                if end > len(data):
+                    raise FormatError(f"{where} ({loc >> 16} bytes at {start}) runs past the "
+                                      f"payload ({len(data)} bytes)")
+                return array(data[start:end])
+            return dynamic
         if f.array_len == 0:   # a flexible array: the rest of the payload
-            return self._array(f, data[f.offset:])
-        chunk = data[f.offset:f.offset + f.size]
+            return lambda data: array(data[f.offset:])
+        lo, hi = f.offset, f.offset + f.size
         if f.array_len is None:
             if f.size in _INT_CODES:   # a scalar that overlaps another field
                 code = _INT_CODES[f.size]
-                (v,) = struct.unpack("=" + (code if f.signed else code.upper()), chunk)
-                return int(v)
-            return chunk
-        return self._array(f, chunk)
+                one = struct.Struct("=" + (code if f.signed else code.upper()))
+                return lambda data: int(one.unpack_from(data, lo)[0])
+            return lambda data: data[lo:hi]
+        if f.is_string:   # the common case, in one step
+            enc = sys.getfilesystemencoding()
+            return lambda data: data[lo:hi].split(b"\0", 1)[0].decode(enc, "surrogateescape")
+        return lambda data: array(data[lo:hi])
 
-    def _array(self, f: TracepointField, chunk: bytes) -> Value:
+    @staticmethod
+    def _array_reader(f: TracepointField) -> Callable[[bytes], Value]:
         if f.is_string:
-            return os.fsdecode(chunk.split(b"\0", 1)[0])
+            enc = sys.getfilesystemencoding()
+            return lambda chunk: chunk.split(b"\0", 1)[0].decode(enc, "surrogateescape")
         size = f.element_size
-        if size == 1 or size not in _INT_CODES or len(chunk) % size:
-            return chunk
+        if size is None or size == 1 or size not in _INT_CODES:
+            return lambda chunk: chunk
         code = _INT_CODES[size]
-        return struct.unpack(f"={len(chunk) // size}{code if f.signed else code.upper()}",
-                             chunk)
+        code = code if f.signed else code.upper()
+
+        def ints(chunk: bytes) -> Value:
+            if len(chunk) % size:
+                return chunk
+            return struct.unpack(f"={len(chunk) // size}{code}", chunk)
+        return ints
 
     def describe(self) -> list[str]:
         """Lines listing the fields: offset, size, signedness, declaration."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 from support import ROOT, run_example
+from toolkit_support import THREADS_LATER
 
 
 def test_examples_are_short() -> None:
@@ -25,21 +25,9 @@ def test_bench_function() -> None:
     assert rows["task-clock"][0] > 0
 
 
-THREADS = """
-import threading, time
-def spin():
-    end = time.thread_time() + 0.1
-    while time.thread_time() < end:
-        pass
-ts = [threading.Thread(target=spin) for _ in range(2)]
-[t.start() for t in ts]
-[t.join() for t in ts]
-"""
-
-
-def test_profile_process(tmp_path: Path) -> None:
-    out = run_example("profile_process.py", "--", sys.executable, "-c", THREADS)
+def test_profile_process() -> None:
+    out = run_example("profile_process.py", "--", sys.executable, "-c", THREADS_LATER)
     assert out.startswith("exit status 0, ")
     threads = re.findall(r"^  thread (\d+): (\d+) samples$", out, re.M)
-    assert len(threads) >= 2, out        # both threads, started after the sampling began
+    assert len(threads) == 4, out        # all four, three started after the sampling began
     assert len(re.findall(r"^  0x[0-9a-f]{16}  \d+$", out, re.M)) == 5

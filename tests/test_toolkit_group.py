@@ -10,6 +10,7 @@ import time
 
 import pytest
 from support import ENV, spin_for
+from toolkit_support import SPIN, THREADS_LATER
 
 import perfsys
 from perfsys import constants as C
@@ -159,21 +160,6 @@ def test_attr_events_and_fields() -> None:
 
 # -- targets -------------------------------------------------------------------------------
 
-THREADS_LATER = """
-import os, threading, time
-def spin():
-    end = time.thread_time() + 0.05
-    while time.thread_time() < end:
-        pass
-ts = [threading.Thread(target=spin) for _ in range(3)]
-[t.start() for t in ts]
-spin()
-[t.join() for t in ts]
-t = os.times()
-print(t.user + t.system)
-"""
-
-
 def test_process_counts_threads_started_while_counted() -> None:
     r, w = os.pipe()
     with PausedCommand([sys.executable, "-c", THREADS_LATER]) as cmd:
@@ -184,7 +170,7 @@ def test_process_counts_threads_started_while_counted() -> None:
             assert cmd.wait() == 0
             value = g.read()
     os.close(w)
-    assert value.raw["task-clock"] > 4 * 0.05e9 * 0.9  # four threads of 50 ms CPU each
+    assert value.raw["task-clock"] > 4 * SPIN * 1e9 * 0.9  # four threads of SPIN s each
 
 
 def test_process_counts_threads_it_already_has() -> None:

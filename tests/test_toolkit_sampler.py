@@ -11,25 +11,12 @@ from pathlib import Path
 
 import pytest
 from support import ENV, spin_for
+from toolkit_support import THREADS_LATER
 
 import perfsys
 from perfsys import constants as C
 from perfsys.launch import ExecFailed, PausedCommand
 from perfsys.sampler import Sampler, online_cpus, record_time
-
-THREADS_LATER = """
-import sys, threading, time
-def spin():
-    end = time.thread_time() + 0.1
-    while time.thread_time() < end:
-        pass
-ts = [threading.Thread(target=spin) for _ in range(3)]
-[t.start() for t in ts]
-spin()
-[t.join() for t in ts]
-with open(sys.argv[1], "w") as f:
-    f.write(" ".join(str(t.native_id) for t in ts))
-"""
 
 SAMPLE = C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_CPU
 

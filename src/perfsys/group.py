@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     EventLike: TypeAlias = str | EventSpec | perf_event_attr
     Events: TypeAlias = str | Sequence[str | EventSpec] | Mapping[str, EventLike]
 
-__all__ = ["Group", "Reading", "events_by_name", "process_threads"]
+__all__ = ["Group", "Reading", "events_by_name", "iter_threads", "process_threads"]
 
 
 # read_format of every event of a Group
@@ -121,6 +121,19 @@ def process_threads(pid: int) -> list[int]:
         return sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
     except FileNotFoundError:
         raise ProcessLookupError(errno.ESRCH, f"no process {pid}") from None
+
+
+def iter_threads(pid: int) -> Iterator[int]:
+    """Each thread of process ``pid`` once, listing ``/proc/PID/task`` again until no
+    thread is new: threads started while the caller handles earlier ones come too."""
+    done: set[int] = set()
+    while True:
+        todo = [t for t in process_threads(pid) if t not in done]
+        if not todo:
+            return
+        for tid in todo:
+            done.add(tid)
+            yield tid
 
 
 @dataclass(frozen=True)
@@ -259,20 +272,14 @@ class Group:
             fds.append(fd)
 
     def _open_process(self, process: int, cpus: list[int] | None) -> None:
-        done: set[int] = set()
-        while True:
-            todo = [t for t in process_threads(process) if t not in done]
-            if not todo:
-                return
-            for tid in todo:
-                done.add(tid)
-                for cpu in cpus if cpus is not None else [-1]:
-                    try:
-                        self._open_one(tid, cpu)
-                    except ProcessLookupError:  # the thread ended meanwhile
-                        for fd in self._fds.pop():
-                            os.close(fd)
-                        break
+        for tid in iter_threads(process):
+            for cpu in cpus if cpus is not None else [-1]:
+                try:
+                    self._open_one(tid, cpu)
+                except ProcessLookupError:  # the thread ended meanwhile
+                    for fd in self._fds.pop():
+                        os.close(fd)
+                    break
 
     @property
     def closed(self) -> bool:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import perfsys
 from perfsys import constants as C
-from perfsys.group import process_threads
+from perfsys.group import iter_threads
 
 if TYPE_CHECKING:
     from perfsys._perfsys import Record
@@ -178,18 +178,12 @@ class Sampler:
             self._by_cpu[cpu] = fd
 
     def _open_threads(self, process: int, cpus: list[int] | None) -> None:
-        done: set[int] = set()
-        while True:
-            todo = [t for t in process_threads(process) if t not in done]
-            if not todo:
-                return
-            for tid in todo:
-                done.add(tid)
-                try:
-                    for cpu in cpus if cpus is not None else [-1]:
-                        self._open(tid, cpu)
-                except ProcessLookupError:  # the thread ended meanwhile
-                    continue
+        for tid in iter_threads(process):
+            try:
+                for cpu in cpus if cpus is not None else [-1]:
+                    self._open(tid, cpu)
+            except ProcessLookupError:  # the thread ended meanwhile
+                continue
 
     # -- running --
 

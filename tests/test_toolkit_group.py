@@ -6,6 +6,7 @@ import mmap
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -263,6 +264,30 @@ def test_bad_input() -> None:
         g.enable()
     with pytest.raises(ValueError, match="closed"):
         g.read()
+
+
+def test_close_racing_reads() -> None:
+    for _ in range(20):
+        g = Group("task-clock,cpu-clock")
+        g.enable()
+        errors: list[BaseException] = []
+
+        def reader(g: Group = g, errors: list[BaseException] = errors) -> None:
+            try:
+                while True:
+                    g.read()
+                    g.disable()
+                    g.enable()
+            except BaseException as err:
+                errors.append(err)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        spin_for(0.001)
+        g.close()
+        t.join()
+        assert len(errors) == 1 and isinstance(errors[0], ValueError), errors
+        assert "closed" in str(errors[0])
 
 
 def test_open_error_names_the_event() -> None:

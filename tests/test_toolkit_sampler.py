@@ -148,6 +148,14 @@ def test_sampler_bad_input() -> None:
         Sampler("cpu-clock", process=pid)
     with pytest.raises(ValueError, match="not both"):
         Sampler("cpu-clock", process=pid, period=1, freq=1)
+    with pytest.raises(ValueError, match="positive int"):
+        Sampler("cpu-clock", process=pid, period=-1)
+    with pytest.raises(ValueError, match="positive int"):
+        Sampler("cpu-clock", process=pid, freq=0)
+    with pytest.raises(ValueError, match="cpus"):
+        Sampler("cpu-clock", cpus=[], period=1)
+    with pytest.raises(ValueError, match="cpus"):
+        Sampler("cpu-clock", cpus=[-1], period=1)
     with pytest.raises(ValueError, match="set by the Sampler"):
         Sampler("cpu-clock", process=pid, period=1, inherit=0)
     with pytest.raises(ValueError, match="no field"):
@@ -163,6 +171,33 @@ def test_sampler_bad_input() -> None:
         s.poll(0)
     with pytest.raises(ValueError, match="closed"):
         s.start()
+
+
+def test_close_racing_a_reader() -> None:
+    """close() from another thread while rounds run: the reader sees ValueError, nothing
+    else, and every descriptor is closed once."""
+    for _ in range(20):
+        s = Sampler("task-clock", process=os.getpid(), period=100_000, latency=0.002)
+        fds = s.fds
+        s.start()
+        errors: list[BaseException] = []
+
+        def reader(s: Sampler = s, errors: list[BaseException] = errors) -> None:
+            try:
+                while True:
+                    s.poll()
+            except BaseException as err:
+                errors.append(err)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        spin_for(0.002)
+        s.close()
+        t.join()
+        assert len(errors) == 1 and isinstance(errors[0], ValueError), errors
+        for fd in fds:
+            with pytest.raises(OSError):
+                os.fstat(fd)
 
 
 def test_sampler_from_an_attr_keeps_it() -> None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -235,6 +236,7 @@ class Group:
         self._attrs = events_by_name(events)
         self.names: tuple[str, ...] = tuple(self._attrs)
         self._fds: list[list[int]] = []      # per target: leader first
+        self._lock = threading.Lock()         # held by every use of the fds, and by close
         self._baseline: Reading | None = None
         for attr in self._attrs.values():
             for f, v in fields.items():
@@ -287,8 +289,9 @@ class Group:
 
     def fds(self) -> list[list[int]]:
         """The file descriptors, one list per target, leader first (still the Group's)."""
-        self._check()
-        return [list(f) for f in self._fds]
+        with self._lock:
+            self._check()
+            return [list(f) for f in self._fds]
 
     def _check(self) -> None:
         if not self._fds:
@@ -296,25 +299,28 @@ class Group:
 
     def enable(self) -> None:
         """Start counting: ``ENABLE`` on each leader, without ``PERF_IOC_FLAG_GROUP``."""
-        self._check()
-        for fds in self._fds:
-            perfsys.ioctls.ENABLE(fds[0])
+        with self._lock:
+            self._check()
+            for fds in self._fds:
+                perfsys.ioctls.ENABLE(fds[0])
 
     def disable(self) -> None:
         """Stop counting: ``DISABLE`` on each leader, without ``PERF_IOC_FLAG_GROUP``."""
-        self._check()
-        for fds in self._fds:
-            perfsys.ioctls.DISABLE(fds[0])
+        with self._lock:
+            self._check()
+            for fds in self._fds:
+                perfsys.ioctls.DISABLE(fds[0])
 
     def read_raw(self) -> Reading:
         """The counts and times since the group was opened (ignores :meth:`reset`)."""
-        self._check()
         targets = []
-        for fds in self._fds:
-            g = perfsys.read(fds[0], _READ_FORMAT)
-            assert isinstance(g, perfsys.GroupValues)
-            targets.append((g.time_enabled or 0, g.time_running or 0,
-                            tuple(m.value for m in g.values)))
+        with self._lock:
+            self._check()
+            for fds in self._fds:
+                g = perfsys.read(fds[0], _READ_FORMAT)
+                assert isinstance(g, perfsys.GroupValues)
+                targets.append((g.time_enabled or 0, g.time_running or 0,
+                                tuple(m.value for m in g.values)))
         return Reading(self.names, tuple(targets))
 
     def read(self) -> Reading:
@@ -328,10 +334,12 @@ class Group:
         self._baseline = self.read_raw()
 
     def close(self) -> None:
-        """Close every file descriptor (idempotent)."""
-        while self._fds:
-            for fd in reversed(self._fds.pop()):
-                os.close(fd)
+        """Close every file descriptor (idempotent; waits for a call using them in
+        another thread)."""
+        with self._lock:
+            while self._fds:
+                for fd in reversed(self._fds.pop()):
+                    os.close(fd)
 
     def __enter__(self) -> Group:
         return self

@@ -35,6 +35,7 @@ from __future__ import annotations
 import heapq
 import os
 import select
+import threading
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeAlias
@@ -111,6 +112,13 @@ class Sampler:
             raise ValueError(f"pages must be a power of two, not {pages}")
         if period is not None and freq is not None:
             raise ValueError("give period or freq, not both")
+        for what, rate in (("period", period), ("freq", freq)):
+            if rate is not None and (not isinstance(rate, int) or rate <= 0):
+                raise ValueError(f"{what} must be a positive int, not {rate!r}")
+        if cpus is not None:
+            cpus = [int(c) for c in cpus]
+            if not cpus or any(c < 0 for c in cpus):
+                raise ValueError("cpus must be a non-empty list of CPU numbers >= 0")
         for f in ("disabled", "inherit", "enable_on_exec", "sample_id_all", "watermark",
                   "wakeup_watermark", "wakeup_events"):
             if f in fields:
@@ -143,6 +151,7 @@ class Sampler:
         self._rings: dict[int, perfsys.RingBuffer] = {}   # by ring fd
         self._by_cpu: dict[int, int] = {}                 # cpu -> ring fd (per-CPU mode)
         self._epoll = select.epoll()
+        self._lock = threading.RLock()   # held by every use of the rings and fds, and by close
         self._pidfd = -1
         self._pending: list[tuple[int, int, Record]] = []
         self._seq = 0
@@ -193,9 +202,10 @@ class Sampler:
 
     def start(self) -> None:
         """Enable every event."""
-        self._check()
-        for fd in self._fds:
-            perfsys.ioctls.ENABLE(fd)
+        with self._lock:
+            self._check()
+            for fd in self._fds:
+                perfsys.ioctls.ENABLE(fd)
 
     def _drain(self) -> int:
         """Move every ring's records to the pending heap; the newest time seen."""
@@ -220,21 +230,25 @@ class Sampler:
         to wake, drain every ring, and return the records now safe to hand out, oldest
         first. Once the process has exited, everything left is returned and
         :attr:`exited` is set."""
-        self._check()
-        if self.exited:
-            return self._release(None)
         wait = self.latency / 2 if timeout is None else timeout
         if wait < 0:
             raise ValueError("timeout must be >= 0")
-        events = self._epoll.poll(wait)
-        if any(fd == self._pidfd for fd, _ in events):
-            self.exited = True
-            self._drain()
-            return self._release(None)
-        newest = self._drain()
-        out = self._release(self._last_round_max)
-        self._last_round_max = max(self._last_round_max, newest)
-        return out
+        with self._lock:
+            self._check()
+            if self.exited:
+                return self._release(None)
+            epoll, pidfd = self._epoll, self._pidfd
+        events = epoll.poll(wait)   # outside the lock: close() need not wait for it
+        with self._lock:
+            self._check()
+            if any(fd == pidfd for fd, _ in events):
+                self.exited = True
+                self._drain()
+                return self._release(None)
+            newest = self._drain()
+            out = self._release(self._last_round_max)
+            self._last_round_max = max(self._last_round_max, newest)
+            return out
 
     def __iter__(self) -> Iterator[Record]:
         """Records in time order until the process exits or :meth:`stop` is called."""
@@ -246,11 +260,12 @@ class Sampler:
     def stop(self) -> list[Record]:
         """Disable every event, drain the rings, and return every record not handed out
         yet, in time order (the Sampler stays open: :meth:`close` it)."""
-        self._check()
-        for fd in self._fds:
-            perfsys.ioctls.DISABLE(fd)
-        self._drain()
-        return self._release(None)
+        with self._lock:
+            self._check()
+            for fd in self._fds:
+                perfsys.ioctls.DISABLE(fd)
+            self._drain()
+            return self._release(None)
 
     @property
     def lost(self) -> int:
@@ -268,18 +283,20 @@ class Sampler:
         return list(self._fds)
 
     def close(self) -> None:
-        """Unmap the rings and close every descriptor (idempotent)."""
-        for ring in self._rings.values():
-            ring.close()
-        self._rings.clear()
-        self._by_cpu.clear()
-        while self._fds:
-            os.close(self._fds.pop())
-        if self._pidfd >= 0:
-            os.close(self._pidfd)
-            self._pidfd = -1
-        self._epoll.close()
-        self._pending.clear()
+        """Unmap the rings and close every descriptor (idempotent; waits for a round
+        running in another thread, unless it is waiting for the kernel)."""
+        with self._lock:
+            for ring in self._rings.values():
+                ring.close()
+            self._rings.clear()
+            self._by_cpu.clear()
+            while self._fds:
+                os.close(self._fds.pop())
+            if self._pidfd >= 0:
+                os.close(self._pidfd)
+                self._pidfd = -1
+            self._epoll.close()
+            self._pending.clear()
 
     def __enter__(self) -> Sampler:
         return self

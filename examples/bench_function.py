@@ -1,6 +1,9 @@
 """Count a function's events over N runs, pyperf-style: mean and standard deviation.
 
     python3 examples/bench_function.py [RUNS]
+
+Counts kernel mode too (root, or kernel.perf_event_paranoid <= 1); add exclude_kernel=1
+to the Group to count user mode only.
 """
 
 import statistics
@@ -15,7 +18,7 @@ def work() -> None:
 
 runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 readings = []
-with Group("task-clock,page-faults,context-switches", exclude_kernel=1) as group:
+with Group("task-clock,page-faults,context-switches") as group:
     work()                                      # warm-up, not counted
     group.enable()
     for _ in range(runs):

@@ -8,7 +8,7 @@
         g.enable()
         work()
         g.disable()
-        print(g.read())           # {'task-clock': 1234567.0, 'page-faults': 12.0, ...}
+        print(g.read().values)    # {'task-clock': 1234567.0, 'page-faults': 12.0, ...}
 
 A :class:`Group` opens its events as one kernel group per target (a thread, every thread
 of a process, or a CPU), each leader with ``PERF_FORMAT_GROUP`` so that one ``read(2)``
@@ -207,7 +207,7 @@ class Reading:
 class Group:
     """A set of events opened as one kernel group on each target, read together.
 
-    Targets: ``pid=0`` (the default) is the calling thread, ``pid=TID`` another thread;
+    Targets: by default the calling thread; ``pid=TID`` another thread (0: the caller);
     ``process=PID`` every thread of a process, the ones it starts later included (one
     group per existing thread, each with ``inherit``; threads started while the groups
     are being opened are found by listing ``/proc/PID/task`` again until it is stable);

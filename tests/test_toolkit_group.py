@@ -11,7 +11,7 @@ import time
 
 import pytest
 from support import ENV, spin_for
-from toolkit_support import SPIN, THREADS_LATER
+from toolkit_support import SPIN, THREADS_LATER, spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -30,10 +30,10 @@ def sw(config: int, disabled: int) -> perfsys.perf_event_attr:
 
 
 def toggle(enable: object, disable: object) -> None:
-    """Count 1 ms of spinning TOGGLES times, idle between (where a toggle lands)."""
+    """Count 1 ms of CPU time TOGGLES times, idle between (where a toggle lands)."""
     for _ in range(TOGGLES):
         enable()  # type: ignore[operator]
-        spin_for(0.001)
+        spin_cpu(0.001)
         disable()  # type: ignore[operator]
         time.sleep(0.0002)
 
@@ -91,9 +91,9 @@ def test_raw_reset_leaves_times_running() -> None:
         read_format=C.PERF_FORMAT_TOTAL_TIME_ENABLED | C.PERF_FORMAT_TOTAL_TIME_RUNNING), 0, -1)
     try:
         ioctls.ENABLE(fd)
-        spin_for(0.03)
+        spin_cpu(0.03)
         ioctls.RESET(fd)
-        spin_for(0.005)
+        spin_cpu(0.005)
         v = perfsys.read(fd, C.PERF_FORMAT_TOTAL_TIME_ENABLED | C.PERF_FORMAT_TOTAL_TIME_RUNNING)
         assert isinstance(v, perfsys.CounterValue) and v.time_enabled
         assert v.value < 0.5 * v.time_enabled, v  # the times kept the 30 ms before RESET
@@ -104,10 +104,10 @@ def test_raw_reset_leaves_times_running() -> None:
 def test_group_reset_restarts_times_too() -> None:
     with Group("task-clock,cpu-clock") as g:
         g.enable()
-        spin_for(0.03)
+        spin_cpu(0.03)
         before = g.read()
         g.reset()
-        spin_for(0.005)
+        spin_cpu(0.005)
         r = g.read()
         assert r.time_enabled < before.time_enabled
         assert r.raw["task-clock"] == pytest.approx(r.time_running, rel=0.02), r

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from probe_headers import pinned_ziglang
+from toolkit_support import spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -127,9 +128,7 @@ def test_sample_regs_user_named_on_this_machine() -> None:
     try:
         with perfsys.RingBuffer(fd, 16) as ring:
             perfsys.ioctls.ENABLE(fd)
-            end = os.times().elapsed + 0.05
-            while os.times().elapsed < end:
-                pass
+            spin_cpu(0.05)
             perfsys.ioctls.DISABLE(fd)
             samples = [r for r in ring.read(decoder=perfsys.Decoder(attr))
                        if isinstance(r, perfsys.SampleRecord)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from support import ENV, spin_for
-from toolkit_support import THREADS_LATER
+from toolkit_support import THREADS_LATER, spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -87,7 +87,7 @@ def test_stop_drains_what_is_left() -> None:
     with Sampler("task-clock", process=os.getpid(), period=200_000, sample_type=SAMPLE,
                  latency=10.0) as s:
         s.start()
-        spin_for(0.05)
+        spin_cpu(0.05)
         rest = s.stop()
         assert all(r.available == 0 for r in s.rings)
         assert len(rest) > 20          # 50 ms of task-clock, a sample per 0.2 ms

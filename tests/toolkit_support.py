@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 SPIN = 0.1
 """Seconds of CPU time each thread of THREADS_LATER spends."""
 
@@ -21,3 +23,10 @@ if len(sys.argv) > 1:
 """
 """A Python program whose main thread starts three threads once it runs; each of the four
 spends SPIN seconds of CPU time; the started threads' ids go to the file argv[1] names."""
+
+
+def spin_cpu(seconds: float) -> None:
+    """Busy-loop until this thread has run `seconds` on a CPU (however loaded the machine)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass

@@ -152,6 +152,10 @@ class Sampler:
         self._by_cpu: dict[int, int] = {}                 # cpu -> ring fd (per-CPU mode)
         self._epoll = select.epoll()
         self._lock = threading.RLock()   # held by every use of the rings and fds, and by close
+        # close() from another thread wakes a round waiting in epoll through this eventfd
+        self._wake_lock = threading.Lock()
+        self._wake = os.eventfd(0, os.EFD_CLOEXEC)
+        self._epoll.register(self._wake, select.EPOLLIN)
         self._pidfd = -1
         self._pending: list[tuple[int, int, Record]] = []
         self._seq = 0
@@ -237,11 +241,8 @@ class Sampler:
             self._check()
             if self.exited:
                 return self._release(None)
-            epoll, pidfd = self._epoll, self._pidfd
-        events = epoll.poll(wait)   # outside the lock: close() need not wait for it
-        with self._lock:
-            self._check()
-            if any(fd == pidfd for fd, _ in events):
+            events = self._epoll.poll(wait)
+            if any(fd == self._pidfd for fd, _ in events):
                 self.exited = True
                 self._drain()
                 return self._release(None)
@@ -283,8 +284,11 @@ class Sampler:
         return list(self._fds)
 
     def close(self) -> None:
-        """Unmap the rings and close every descriptor (idempotent; waits for a round
-        running in another thread, unless it is waiting for the kernel)."""
+        """Unmap the rings and close every descriptor (idempotent). A round running in
+        another thread is woken and finishes first."""
+        with self._wake_lock:
+            if self._wake >= 0:
+                os.eventfd_write(self._wake, 1)
         with self._lock:
             for ring in self._rings.values():
                 ring.close()
@@ -295,6 +299,10 @@ class Sampler:
             if self._pidfd >= 0:
                 os.close(self._pidfd)
                 self._pidfd = -1
+            with self._wake_lock:
+                if self._wake >= 0:
+                    os.close(self._wake)
+                    self._wake = -1
             self._epoll.close()
             self._pending.clear()
 

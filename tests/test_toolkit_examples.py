@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 import sys
 
-from support import ROOT, run_example
-from toolkit_support import THREADS_LATER
+from support import ROOT, THREADS_LATER, run_example
 
 
 def test_examples_are_short() -> None:

@@ -10,8 +10,7 @@ import threading
 import time
 
 import pytest
-from support import ENV, spin_for
-from toolkit_support import SPIN, THREADS_LATER, spin_cpu
+from support import ENV, SPIN, THREADS_LATER, spin, spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -153,7 +152,7 @@ def test_attr_events_and_fields() -> None:
         (fds,) = g.fds()
         assert len(fds) == 1
         g.enable()
-        spin_for(0.002)
+        spin(0.002)
         assert g.read()["t"] > 0
     assert attr.read_format == 0 and attr.exclude_kernel == 0  # the caller's attr is copied
     assert g.closed
@@ -283,7 +282,7 @@ def test_close_racing_reads() -> None:
 
         t = threading.Thread(target=reader)
         t.start()
-        spin_for(0.001)
+        spin(0.001)
         g.close()
         t.join()
         assert len(errors) == 1 and isinstance(errors[0], ValueError), errors

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from probe_headers import pinned_ziglang
-from toolkit_support import spin_cpu
+from support import spin_cpu
 
 import perfsys
 from perfsys import constants as C

@@ -10,8 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from support import ENV, spin_for
-from toolkit_support import THREADS_LATER, spin_cpu
+from support import ENV, THREADS_LATER, spin, spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -105,7 +104,7 @@ def test_cpu_fan_out() -> None:
     with s:
         assert len(s.rings) == len(cpus)
         s.start()
-        spin_for(0.05)
+        spin(0.05)
         got = s.stop()
     samples = [x for x in got if isinstance(x, perfsys.SampleRecord)]
     assert {x.cpu for x in samples} == set(cpus)  # cpu-clock ticks on idle CPUs too
@@ -191,7 +190,7 @@ def test_close_racing_a_reader() -> None:
 
         t = threading.Thread(target=reader)
         t.start()
-        spin_for(0.002)
+        spin(0.002)
         s.close()
         t.join()
         assert len(errors) == 1 and isinstance(errors[0], ValueError), errors
@@ -226,7 +225,7 @@ def test_counters_start_at_exec() -> None:
 
     with PausedCommand([sys.executable, "-c", "pass"]) as cmd, \
             Group("task-clock", pid=cmd.pid, enable_on_exec=True) as g:
-        spin_for(0.01)
+        spin(0.01)
         assert g.read().raw["task-clock"] == 0  # paused: nothing counted yet
         cmd.start()
         assert cmd.wait() == 0

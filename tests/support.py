@@ -16,6 +16,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -696,3 +697,24 @@ def spin_cpu(seconds: float) -> None:
     end = time.thread_time() + seconds
     while time.thread_time() < end:
         pass
+
+
+def error_of_close_racing(work: Any, close: Any, after: float = 0.002) -> BaseException:
+    """Run work() over and over in a thread, call close() from this one `after` seconds
+    in, and return the one exception that ended the thread."""
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            while True:
+                work()
+        except BaseException as err:
+            errors.append(err)
+
+    t = threading.Thread(target=loop)
+    t.start()
+    spin(after)
+    close()
+    t.join()
+    assert len(errors) == 1, errors
+    return errors[0]

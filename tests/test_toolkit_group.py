@@ -6,11 +6,10 @@ import mmap
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from support import ENV, SPIN, THREADS_LATER, spin, spin_cpu
+from support import ENV, SPIN, THREADS_LATER, error_of_close_racing, spin, spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -269,24 +268,8 @@ def test_close_racing_reads() -> None:
     for _ in range(20):
         g = Group("task-clock,cpu-clock")
         g.enable()
-        errors: list[BaseException] = []
-
-        def reader(g: Group = g, errors: list[BaseException] = errors) -> None:
-            try:
-                while True:
-                    g.read()
-                    g.disable()
-                    g.enable()
-            except BaseException as err:
-                errors.append(err)
-
-        t = threading.Thread(target=reader)
-        t.start()
-        spin(0.001)
-        g.close()
-        t.join()
-        assert len(errors) == 1 and isinstance(errors[0], ValueError), errors
-        assert "closed" in str(errors[0])
+        err = error_of_close_racing(lambda g=g: (g.read(), g.disable(), g.enable()), g.close)
+        assert isinstance(err, ValueError) and "closed" in str(err), err
 
 
 def test_open_error_names_the_event() -> None:

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from support import ENV, THREADS_LATER, spin, spin_cpu
+from support import ENV, THREADS_LATER, error_of_close_racing, spin, spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -179,21 +179,8 @@ def test_close_racing_a_reader() -> None:
         s = Sampler("task-clock", process=os.getpid(), period=100_000, latency=0.002)
         fds = s.fds
         s.start()
-        errors: list[BaseException] = []
-
-        def reader(s: Sampler = s, errors: list[BaseException] = errors) -> None:
-            try:
-                while True:
-                    s.poll()
-            except BaseException as err:
-                errors.append(err)
-
-        t = threading.Thread(target=reader)
-        t.start()
-        spin(0.002)
-        s.close()
-        t.join()
-        assert len(errors) == 1 and isinstance(errors[0], ValueError), errors
+        err = error_of_close_racing(s.poll, s.close)
+        assert isinstance(err, ValueError), err
         for fd in fds:
             with pytest.raises(OSError):
                 os.fstat(fd)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 import sys
 
-from support import ROOT, THREADS_LATER, run_example
+from support import THREADS_LATER, run_example, source_tree
 
 
 def test_examples_are_short() -> None:
+    examples = source_tree("the examples' length") / "examples"
     for name in ("bench_function.py", "profile_process.py", "trace_exec.py"):
-        code = [line for line in (ROOT / "examples" / name).read_text().split('"""', 2)[2]
+        code = [line for line in (examples / name).read_text().split('"""', 2)[2]
                 .splitlines() if line.strip() and not line.lstrip().startswith("#")]
         assert len(code) <= 25, (name, len(code))
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from probe_headers import pinned_ziglang
+from probe_headers import headers, zig_headers
 from support import spin_cpu
 
 import perfsys
@@ -28,19 +28,15 @@ FOLDERS = {
 
 
 def include_root() -> Path:
-    """The pinned ziglang wheel's headers, which constants.py was generated from."""
-    try:
-        import ziglang
-    except ImportError:
-        pytest.skip("the ziglang wheel (the regen extra) is not installed: no per-architecture "
-                    "perf_regs.h headers to probe")
-    from importlib.metadata import version
-
-    if version("ziglang") != pinned_ziglang():
-        pytest.skip(f"ziglang {version('ziglang')} is not the pinned {pinned_ziglang()}")
+    """The pinned ziglang headers (or $PERFSYS_PROBE_HEADERS' copy of them), which
+    constants.py was generated from: the folder that holds every <arch>-linux-any."""
+    found = zig_headers()
+    if found is None or not found.pinned:
+        pytest.skip("the pinned ziglang headers are not here: no per-architecture "
+                    "perf_regs.h to probe (" + headers().label + ")")
     if shutil.which("gcc") is None:
         pytest.skip("no gcc to compile the probe")
-    return Path(ziglang.__file__).resolve().parent / "lib" / "libc" / "include"
+    return Path(found.include_args[-1]).parent
 
 
 def test_every_architecture_is_covered() -> None:

@@ -671,6 +671,10 @@ def records_of(ring: Any, rtype: int) -> Iterator[Any]:
 
 # -- a threaded workload (perfsys.group, perfsys.sampler, the examples) -----------------
 
+FORKS = ("forks through perfsys.launch.PausedCommand, and a child forked beside other "
+         "running threads may find a lock one of them held")
+"""The reason of the thread_unsafe mark of a test that starts a PausedCommand."""
+
 SPIN = 0.1
 """Seconds of CPU time each thread of THREADS_LATER spends."""
 

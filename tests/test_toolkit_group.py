@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from support import ENV, SPIN, THREADS_LATER, error_of_close_racing, spin, spin_cpu
+from support import ENV, FORKS, SPIN, THREADS_LATER, error_of_close_racing, spin, spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -159,6 +159,7 @@ def test_attr_events_and_fields() -> None:
 
 # -- targets -------------------------------------------------------------------------------
 
+@pytest.mark.thread_unsafe(reason=FORKS)
 def test_process_counts_threads_started_while_counted() -> None:
     r, w = os.pipe()
     with PausedCommand([sys.executable, "-c", THREADS_LATER]) as cmd:

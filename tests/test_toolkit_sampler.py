@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from support import ENV, THREADS_LATER, error_of_close_racing, spin, spin_cpu
+from support import ENV, FORKS, THREADS_LATER, error_of_close_racing, spin, spin_cpu
 
 import perfsys
 from perfsys import constants as C
@@ -20,6 +20,7 @@ from perfsys.sampler import Sampler, online_cpus, record_time
 SAMPLE = C.PERF_SAMPLE_IP | C.PERF_SAMPLE_TID | C.PERF_SAMPLE_TIME | C.PERF_SAMPLE_CPU
 
 
+@pytest.mark.thread_unsafe(reason=FORKS)
 def test_threads_started_while_sampled_merged_in_time_order(tmp_path: Path) -> None:
     out = tmp_path / "tids"
     with PausedCommand([sys.executable, "-c", THREADS_LATER, str(out)]) as cmd, \
@@ -172,6 +173,8 @@ def test_sampler_bad_input() -> None:
         s.start()
 
 
+@pytest.mark.thread_unsafe(reason="needs the numbers of the descriptors it closed to stay "
+                                  "free, which other threads' opens would take")
 def test_close_racing_a_reader() -> None:
     """close() from another thread while rounds run: the reader sees ValueError, nothing
     else, and every descriptor is closed once."""
@@ -197,6 +200,7 @@ def test_sampler_from_an_attr_keeps_it() -> None:
 # -- launch ------------------------------------------------------------------------------
 
 
+@pytest.mark.thread_unsafe(reason=FORKS)
 def test_exit_status_and_signal() -> None:
     with PausedCommand(["sh", "-c", "exit 3"]) as cmd:
         assert cmd.pid > 0 and "paused" in repr(cmd)
@@ -207,6 +211,7 @@ def test_exit_status_and_signal() -> None:
         assert cmd.wait() == -9
 
 
+@pytest.mark.thread_unsafe(reason=FORKS)
 def test_counters_start_at_exec() -> None:
     from perfsys.group import Group
 
@@ -219,6 +224,7 @@ def test_counters_start_at_exec() -> None:
         assert g.read().raw["task-clock"] > 0
 
 
+@pytest.mark.thread_unsafe(reason=FORKS)
 def test_exec_failures(tmp_path: Path) -> None:
     with PausedCommand(["/nonexistent/program"]) as cmd, pytest.raises(ExecFailed) as info:
         cmd.start()
@@ -234,6 +240,7 @@ def test_exec_failures(tmp_path: Path) -> None:
     assert info.value.errno == errno.EACCES and info.value.exit_status == 126
 
 
+@pytest.mark.thread_unsafe(reason=FORKS)
 def test_close_kills_an_unstarted_child() -> None:
     cmd = PausedCommand(["sleep", "10"])
     pid = cmd.pid
@@ -244,6 +251,7 @@ def test_close_kills_an_unstarted_child() -> None:
     cmd.close()
 
 
+@pytest.mark.thread_unsafe(reason=FORKS)
 def test_launch_bad_input() -> None:
     with pytest.raises(ValueError):
         PausedCommand([])
@@ -260,6 +268,8 @@ def test_launch_bad_input() -> None:
         assert cmd.wait() == 0
 
 
+@pytest.mark.thread_unsafe(reason=FORKS)
+@pytest.mark.filterwarnings("ignore:This process.*is multi-threaded:DeprecationWarning")
 def test_launch_from_a_thread() -> None:
     result: list[int] = []
 

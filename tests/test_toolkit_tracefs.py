@@ -7,12 +7,11 @@ import ctypes
 import os
 import re
 import struct
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-from support import TRACEFS, require_tracefs, run_example
+from support import FORKS, TRACEFS, require_tracefs, run_example
 
 import perfsys
 from perfsys import constants as C
@@ -116,6 +115,7 @@ def _set_comm(name: bytes) -> None:
     assert libc.prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0) == 0
 
 
+@pytest.mark.thread_unsafe(reason=FORKS)
 def test_decode_data_loc_string_from_the_sampler() -> None:
     fmt = load("sched:sched_process_exec")
     with PausedCommand(["/bin/sh", "-c", "/bin/true"]) as cmd, Sampler(
@@ -222,14 +222,10 @@ def test_cli_lists_fields() -> None:
     require_tracefs("sched", "sched_process_exec")
     from io import StringIO
 
-    from perfsys.__main__ import main
+    from perfsys.__main__ import cmd_list
 
     out = StringIO()
-    old, sys.stdout = sys.stdout, out
-    try:
-        assert main(["list", "--fields", "sched_process_exec"]) == 0
-    finally:
-        sys.stdout = old
+    assert cmd_list(["--fields", "sched_process_exec"], out) == 0
     text = out.getvalue()
     assert "sched:sched_process_exec" in text
     assert re.search(r"\s8\s+4\s+unsigned\s+__data_loc char\[\] filename", text), text

@@ -15,6 +15,9 @@ children) start counting exactly at the exec, so none of this process's Python r
 into the counts. A second, close-on-exec pipe tells the parent whether the exec worked:
 :meth:`PausedCommand.start` raises :class:`ExecFailed` (an ``OSError`` with the exec's
 errno) when it did not.
+
+The child is made by ``os.fork()`` and runs only system calls until its exec. Python
+3.12 and newer warn (DeprecationWarning) when a process that runs other threads forks.
 """
 
 from __future__ import annotations

@@ -15,13 +15,16 @@ QUICK = {
     "bench_read.py": ["--iterations", "50000", "--repeat", "3"],
     "bench_decode.py": ["--seconds", "0.5"],
     "bench_tracefs.py": ["--seconds", "0.3"],
+    "bench_columns.py": ["--seconds", "0.5"],
+    "bench_import.py": ["--runs", "10"],
+    "bench_symbols.py": ["--lookups", "50000"],
 }
 
 
 def main() -> int:
     quick = "--quick" in sys.argv[1:]
     status = 0
-    for name in ("bench_read.py", "bench_decode.py", "bench_tracefs.py"):
+    for name in QUICK:
         print(f"== {name}", flush=True)
         args = QUICK[name] if quick else []
         status |= subprocess.run([sys.executable, str(HERE / name), *args], check=False).returncode

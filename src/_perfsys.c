@@ -103,6 +103,7 @@ typedef struct {
     PyTypeObject *branch_entry_type; /* BranchEntry, items of SampleRecord.branch_stack */
     PyTypeObject *decoder_type;      /* Decoder */
     PyObject *record_error;          /* RecordError(ValueError) */
+    PyTypeObject *sample_columns_type; /* SampleColumns, what RingBuffer.read_columns() returns */
 #ifndef Py_GIL_DISABLED
     /* The ints of recently read callchain addresses: a profile's stacks repeat,
        and an int taken from here costs an incref instead of an allocation.
@@ -162,6 +163,28 @@ PERFSYS_INTERFACE int decode_is_decoder(perfsys_state *st, PyObject *obj);
    NULL with an exception set. */
 PERFSYS_INTERFACE PyObject *decode_record(PyObject *decoder, const unsigned char *rec,
                                size_t size);
+
+/* decode: drain samples into columns. decode_columns_new() starts a builder
+   for the samples of `decoder` (ValueError when its events lay samples out
+   differently); decode_columns_add() takes one
+   whole record (header.size checked by the caller): a sample into the
+   columns, any other record decoded into the builder's list (a drain first
+   says how many bytes it will hand over, decode_columns_hint(), so that the
+   columns are made once, at their largest);
+   decode_columns_finish() returns the SampleColumns and frees the builder,
+   decode_columns_free() frees it unfinished. Memory is reused between drains:
+   decode_columns_new() takes the references in spares[0:DECODE_COLUMN_SPARES]
+   (leaving NULLs), bytearrays of an earlier drain that nobody else holds any
+   more are filled again (their pages are already there: a fresh page costs a
+   page fault, which is more than the decoding of what it holds), and
+   decode_columns_finish() puts new references to the bytearrays it hands out
+   into keep[] (NULL-filled by the caller) for the next drain. */
+#define DECODE_COLUMN_SPARES 40      /* >= the columns a drain can make (checked in "decode") */
+PERFSYS_INTERFACE void *decode_columns_new(PyObject *decoder, PyObject **spares);
+PERFSYS_INTERFACE int decode_columns_hint(void *builder, uint64_t bytes, Py_ssize_t max_records);
+PERFSYS_INTERFACE int decode_columns_add(void *builder, const unsigned char *rec, size_t size);
+PERFSYS_INTERFACE PyObject *decode_columns_finish(void *builder, PyObject **keep);
+PERFSYS_INTERFACE void decode_columns_free(void *builder);
 
 /* Per-section hooks called by the module definition (section 7). */
 static int core_exec(PyObject *m, perfsys_state *st);
@@ -3272,10 +3295,11 @@ decode_pick(DecoderObject *self, const unsigned char *rec, size_t size, Py_ssize
 }
 
 /* Check that buf[0:len] holds the read_format values for `rf` (reading the
-   group's nr), so that a short record is a RecordError like any other. */
+   group's nr), so that a short record is a RecordError like any other; their
+   size goes to *used where `used` is not NULL. */
 static int
 decode_check_read(perfsys_state *st, uint64_t rf, const unsigned char *buf, size_t len,
-                  const unsigned char *rec, size_t size, Py_ssize_t at)
+                  const unsigned char *rec, size_t size, Py_ssize_t at, size_t *used)
 {
     size_t te = (rf & PERF_FORMAT_TOTAL_TIME_ENABLED) != 0;
     size_t tr = (rf & PERF_FORMAT_TOTAL_TIME_RUNNING) != 0;
@@ -3287,6 +3311,9 @@ decode_check_read(perfsys_state *st, uint64_t rf, const unsigned char *buf, size
             decode_error(st, rec, size, at, "truncated at read values (%zu bytes, %zu needed)",
                          len, need);
             return -1;
+        }
+        if (used != NULL) {
+            *used = need;
         }
         return 0;
     }
@@ -3300,6 +3327,9 @@ decode_check_read(perfsys_state *st, uint64_t rf, const unsigned char *buf, size
         decode_error(st, rec, size, at, "group read nr %llu past the record's end",
                      (unsigned long long)nr);
         return -1;
+    }
+    if (used != NULL) {
+        *used = head + (size_t)nr * 8 * (1 + id + lost);
     }
     return 0;
 }
@@ -3349,14 +3379,14 @@ typedef struct {
     } arr[DECODE_SAMPLE_ARRAYS];
 } sample_parts;
 
-#define SU64(v) (parts.slot[parts.k++].u = (v))
+#define SU64(v) (parts->slot[parts->k++].u = (v))
 
 /* a reference (or NULL for None) for field idx; expr NULL with an exception fails */
 #define SOBJ_RAW(idx, obj)                    \
     do {                                      \
-        parts.objslots |= 1ull << parts.k;    \
-        parts.objmask |= 1ull << (idx);       \
-        parts.slot[parts.k++].o = (obj);      \
+        parts->objslots |= 1ull << parts->k;    \
+        parts->objmask |= 1ull << (idx);       \
+        parts->slot[parts->k++].o = (obj);      \
     } while (0)
 
 #define SOBJ(idx, expr)        \
@@ -3370,11 +3400,22 @@ typedef struct {
 
 #define SARRAY(ptr, count)                                 \
     do {                                                   \
-        parts.arr[parts.narr].src = (ptr);                 \
-        parts.arr[parts.narr].n = (uint32_t)(count);       \
-        parts.arr[parts.narr].slot = parts.k++;            \
-        parts.narr++;                                      \
-        parts.words += (count);                            \
+        parts->arr[parts->narr].src = (ptr);                 \
+        parts->arr[parts->narr].n = (uint32_t)(count);       \
+        parts->arr[parts->narr].slot = parts->k++;            \
+        parts->narr++;                                      \
+        parts->words += (count);                            \
+    } while (0)
+
+/* a field that is a Python object: made, or with objects == 0 skipped (None) */
+#define SOBJ_IF(idx, expr)           \
+    do {                             \
+        if (objects) {               \
+            SOBJ((idx), (expr));     \
+        }                            \
+        else {                       \
+            SOBJ_RAW((idx), NULL);   \
+        }                            \
     } while (0)
 
 #define SU64_FIELD(bit, what)  \
@@ -3399,20 +3440,23 @@ typedef struct {
         p += 8 * n_;                                                            \
     } while (0)
 
-static PyObject *
-decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *rec,
-              size_t size, Py_ssize_t at)
+/* Parse the sample rec[0:size] laid out by `c` into `parts`: its fields in
+   field order, its arrays as pointers into rec. With objects == 0 the fields
+   that are Python objects (read, raw, branch_stack, stack_user, aux) are
+   checked and skipped, their slots NULL. 0, or -1 with RecordError set and no
+   reference held. */
+static int
+decode_sample_parts(perfsys_state *st, const decode_config *c, const unsigned char *rec,
+                    size_t size, Py_ssize_t at, sample_parts *parts, int objects)
 {
-    perfsys_state *st = self->st;
     const uint64_t t = c->sample_type;
     const unsigned char *p = rec + 8;
     const unsigned char *end = rec + size;
-    sample_parts parts;
-    parts.objmask = 0;
-    parts.objslots = 0;
-    parts.k = 0;
-    parts.narr = 0;
-    parts.words = 0;
+    parts->objmask = 0;
+    parts->objslots = 0;
+    parts->k = 0;
+    parts->narr = 0;
+    parts->words = 0;
     SU64(PERF_RECORD_SAMPLE);
     SU64(rd_u16(rec + 4));
     SU64_FIELD(PERF_SAMPLE_IDENTIFIER, "identifier");
@@ -3420,8 +3464,8 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
     if (t & PERF_SAMPLE_TID) {
         NEED(8, "pid, tid");
         /* pids and tids are written as u32 but -1 means "none" (kernel mappings) */
-        parts.slot[parts.k++].i = (int32_t)rd_u32(p);
-        parts.slot[parts.k++].i = (int32_t)rd_u32(p + 4);
+        parts->slot[parts->k++].i = (int32_t)rd_u32(p);
+        parts->slot[parts->k++].i = (int32_t)rd_u32(p + 4);
         p += 8;
     }
     SU64_FIELD(PERF_SAMPLE_TIME, "time");
@@ -3445,11 +3489,12 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
     }
     if (t & PERF_SAMPLE_READ) {
         size_t used = 0;
-        if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at) < 0) {
+        if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at,
+                              &used) < 0) {
             goto fail;
         }
         /* decode_check_read() made sure the values fit: used <= end - p */
-        SOBJ(S_READ, core_decode_read_format(st, c->read_format, p, (size_t)(end - p), &used));
+        SOBJ_IF(S_READ, core_decode_read_format(st, c->read_format, p, used, &used));
         p += used;
     }
     if (t & PERF_SAMPLE_CALLCHAIN) {
@@ -3472,7 +3517,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
             decode_error(st, rec, size, at, "raw size %u past the record's end", (unsigned)n);
             goto fail;
         }
-        SOBJ(S_RAW, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SOBJ_IF(S_RAW, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
         /* u32 size + data is padded to a multiple of 8 bytes */
         size_t off = (size_t)(p - rec);
@@ -3497,11 +3542,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)nr);
             goto fail;
         }
-        PyObject *entries = decode_branch_stack(st, p, (size_t)nr);
-        if (entries == NULL) {
-            goto fail;
-        }
-        SOBJ_RAW(S_BRANCH_STACK, entries);
+        SOBJ_IF(S_BRANCH_STACK, decode_branch_stack(st, p, (size_t)nr));
         p += PERFSYS_SIZEOF(perf_branch_entry) * (size_t)nr;
         if (c->branch_flags & PERF_SAMPLE_BRANCH_COUNTERS) {
             SARRAY(p, (size_t)nr);
@@ -3520,7 +3561,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)n);
             goto fail;
         }
-        SOBJ(S_STACK_USER, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SOBJ_IF(S_STACK_USER, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
         if (n != 0) {
             NEED(8, "stack_user dyn_size");
@@ -3558,7 +3599,7 @@ decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *
                          (unsigned long long)n);
             goto fail;
         }
-        SOBJ(S_AUX, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
+        SOBJ_IF(S_AUX, PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n));
         p += n;
     }
 done:
@@ -3569,7 +3610,24 @@ done:
         goto fail;
     }
     /* every field of c->fields has had its slot, in order */
-    assert(parts.k == __builtin_popcountll(c->fields));
+    assert(parts->k == __builtin_popcountll(c->fields));
+    return 0;
+fail:
+    for (uint64_t m = parts->objslots; m != 0; m &= m - 1) {
+        Py_XDECREF(parts->slot[__builtin_ctzll(m)].o);
+    }
+    return -1;
+}
+
+static PyObject *
+decode_sample(DecoderObject *self, const decode_config *c, const unsigned char *rec,
+              size_t size, Py_ssize_t at)
+{
+    perfsys_state *st = self->st;
+    sample_parts parts;
+    if (decode_sample_parts(st, c, rec, size, at, &parts, 1) < 0) {
+        return NULL;
+    }
     SampleObject *r = sample_alloc(st->decode.record_types[PERF_RECORD_SAMPLE], c->fields, 0,
                                    parts.words);
     if (r == NULL) {
@@ -3598,6 +3656,7 @@ fail:
 #undef SU64
 #undef SOBJ_RAW
 #undef SOBJ
+#undef SOBJ_IF
 #undef SARRAY
 #undef SU64_FIELD
 #undef DECODE_REGS
@@ -3678,7 +3737,7 @@ decode_counted(perfsys_state *st, const unsigned char *rec, size_t size, Py_ssiz
     p += BPF_TAG_SIZE
 #define DK_READ_CSTR SET(i++, decode_cstring(p, (size_t)(end - p))); p = end
 #define DK_READ_READ                                                                         \
-    if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at) < 0) {    \
+    if (decode_check_read(st, c->read_format, p, (size_t)(end - p), rec, size, at, NULL) < 0) { \
         goto fail;                                                                           \
     }                                                                                        \
     SET(i++, core_decode_read_format(st, c->read_format, p, (size_t)(end - p), &used));      \
@@ -4272,6 +4331,734 @@ static PyType_Spec decoder_spec = {
     .slots = decoder_slots,
 };
 
+/* ---- columns: samples drained into arrays, and counted ---- */
+
+/* The format of field f's column (SAMPLE_FIELD_LIST): every field of a fixed
+   size has one, at the width the kernel writes it; the callchain is offsets
+   into one flat array; the other fields (Python objects, other arrays) are
+   checked but not drained. */
+static const char *
+column_format(int f)
+{
+    switch (f) {
+    case S_TYPE:
+        return NULL;             /* always PERF_RECORD_SAMPLE */
+    case S_MISC:
+        return "H";              /* the header's u16 */
+    case S_CPU:
+        return "I";              /* a u32 (and a reserved one) */
+    default:
+        break;
+    }
+    return sample_kind[f] == SK_U64 ? "Q" : sample_kind[f] == SK_I64 ? "i" : NULL;
+}
+
+static unsigned
+column_width(const char *format)
+{
+    return format[0] == 'H' ? 2 : (format[0] == 'i' || format[0] == 'I') ? 4 : 8;
+}
+
+PyDoc_STRVAR(columns_doc,
+"The samples of one RingBuffer.read_columns(), a column per field: each a memoryview\n"
+"(format 'Q', 'i' for pid and tid, 'I' for cpu, 'H' for misc, native byte order) that\n"
+"numpy takes as it is (np.asarray(columns.ip)); fields the samples do not carry are\n"
+"None. The fields are SampleRecord's, those of a fixed size.");
+
+/* SampleColumns: samples, a column per fixed-size SampleRecord field (in field
+   order), callchain_offsets, callchain, records. The field list is made from
+   the sample field table when the module is executed (its strings are the
+   table's). */
+static PyTypeObject *
+columns_new_type(void)
+{
+    PyStructSequence_Field fields[S_NFIELDS + 5];
+    int n = 0;
+    fields[n++] = (PyStructSequence_Field){"samples", "the number of samples"};
+    for (int f = 0; f < S_NFIELDS; f++) {
+        if (column_format(f) != NULL) {
+            fields[n++] = sample_fields[f];
+        }
+    }
+    fields[n++] = (PyStructSequence_Field){
+        "callchain_offsets", "PERF_SAMPLE_CALLCHAIN: samples + 1 offsets into callchain: "
+                             "sample i's chain is callchain[offsets[i]:offsets[i + 1]]"};
+    fields[n++] = (PyStructSequence_Field){
+        "callchain", "PERF_SAMPLE_CALLCHAIN: every sample's addresses (PERF_CONTEXT_* "
+                     "markers included), one after another"};
+    fields[n++] = (PyStructSequence_Field){"records", "the other records, decoded, in ring order"};
+    fields[n] = (PyStructSequence_Field){NULL, NULL};
+    PyStructSequence_Desc desc = {"perfsys.SampleColumns", (char *)columns_doc, fields, n};
+    return PyStructSequence_NewType(&desc);
+}
+
+/* One growing array, the bytearray a column's memoryview will show. */
+typedef struct {
+    PyObject *ba;                /* NULL until the first reserve */
+    PyObject *spare;             /* an earlier drain's bytearray, to reuse if free */
+    unsigned char *p;            /* its bytes */
+    size_t len;                  /* bytes used */
+    size_t cap;                  /* bytes it has */
+} column_buf;
+
+/* What a drain builds: the layout its samples share, the columns, the records. */
+typedef struct {
+    DecoderObject *decoder;      /* a strong reference */
+    int uniform;                 /* the decoder's one layout, copied into cfg */
+    decode_config cfg;
+    uint64_t fields;             /* the SampleRecord fields of every sample, 1 << S_* */
+    uint64_t sample_type;
+    int chain_slot;              /* the callchain's slot in a sample_parts, or -1 */
+    int ncols;
+    struct {
+        int field;               /* S_* */
+        int slot;                /* its slot in a sample_parts */
+        unsigned width;
+        int is_signed;
+        column_buf *buf;         /* &buf[field] */
+    } cols[S_NFIELDS];
+    column_buf buf[S_NFIELDS];   /* by field */
+    size_t count;
+    size_t cap;                  /* samples the columns have room for */
+    column_buf offsets;          /* u64 per sample + 1 */
+    column_buf flat;             /* u64 */
+    PyObject *records;           /* list */
+} columns_builder;
+
+/* Room for `more` bytes. A drain reserves what the ring holds up front (see
+   columns_hint), so this grows a column only when that was not done. */
+static int
+column_reserve(column_buf *b, size_t more)
+{
+    if (b->cap - b->len >= more) {
+        return 0;
+    }
+    if (b->ba == NULL && b->spare != NULL) {
+        /* an earlier drain's bytearray that only the ring still holds */
+        if (Py_REFCNT(b->spare) == 1) {
+            b->ba = b->spare;
+        }
+        else {
+            Py_DECREF(b->spare);
+        }
+        b->spare = NULL;
+    }
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < more) {
+        if (cap > (size_t)PY_SSIZE_T_MAX / 2) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        cap *= 2;
+    }
+    if (b->ba == NULL) {
+        /* NULL: no bytes copied, none written; pages are touched as they fill */
+        b->ba = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)cap);
+        if (b->ba == NULL) {
+            return -1;
+        }
+    }
+    else if (PyByteArray_Resize(b->ba, (Py_ssize_t)cap) < 0) {
+        return -1;
+    }
+    b->p = (unsigned char *)PyByteArray_AsString(b->ba);
+    b->cap = cap;
+    return 0;
+}
+
+static void
+columns_free(columns_builder *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    for (int k = 0; k < S_NFIELDS; k++) {
+        Py_XDECREF(b->buf[k].ba);
+        Py_XDECREF(b->buf[k].spare);
+    }
+    Py_XDECREF(b->offsets.ba);
+    Py_XDECREF(b->offsets.spare);
+    Py_XDECREF(b->flat.ba);
+    Py_XDECREF(b->flat.spare);
+    Py_XDECREF(b->records);
+    Py_XDECREF((PyObject *)b->decoder);
+    PyMem_Free(b);
+}
+
+/* The slot of field f in a sample with `fields`. */
+static inline int
+columns_slot(uint64_t fields, int f)
+{
+    return __builtin_popcountll(fields & ((1ull << f) - 1));
+}
+
+/* The column of spare slot k: a field's, then the offsets, then the flat chain. */
+static column_buf *
+columns_spare_buf(columns_builder *b, int k)
+{
+    return k < S_NFIELDS ? &b->buf[k] : k == S_NFIELDS ? &b->offsets : &b->flat;
+}
+
+_Static_assert(S_NFIELDS + 2 <= DECODE_COLUMN_SPARES, "DECODE_COLUMN_SPARES is too small");
+
+static columns_builder *
+columns_new(PyObject *decoder, PyObject **spares)
+{
+    DecoderObject *d = (DecoderObject *)decoder;
+    uint64_t fields = 0, t = 0;
+    int same = 1, uniform = 0;
+    decode_config cfg;
+    PERFSYS_BEGIN_CRITICAL(decoder);
+    cfg = d->cfg[0];
+    uniform = d->uniform;
+    fields = cfg.fields;
+    t = cfg.sample_type;
+    for (Py_ssize_t k = 1; k < d->ncfg; k++) {
+        same &= d->cfg[k].fields == fields;
+    }
+    PERFSYS_END_CRITICAL();
+    if (!same) {
+        PyErr_SetString(PyExc_ValueError,
+                        "read_columns() needs samples of one layout: this Decoder's events "
+                        "differ in sample_type or branch_sample_type");
+        return NULL;
+    }
+    columns_builder *b = PyMem_Calloc(1, sizeof(*b));
+    if (b == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    b->decoder = (DecoderObject *)Py_NewRef(decoder);
+    for (int k = 0; k < S_NFIELDS + 2; k++) {
+        columns_spare_buf(b, k)->spare = spares[k];
+        spares[k] = NULL;
+    }
+    b->uniform = uniform;
+    b->cfg = cfg;
+    b->fields = fields;
+    b->sample_type = t;
+    b->chain_slot = (fields >> S_CALLCHAIN) & 1 ? columns_slot(fields, S_CALLCHAIN) : -1;
+    for (int f = 0; f < S_NFIELDS; f++) {
+        const char *format = column_format(f);
+        if (format != NULL && ((fields >> f) & 1)) {
+            b->cols[b->ncols].field = f;
+            b->cols[b->ncols].slot = columns_slot(fields, f);
+            b->cols[b->ncols].width = column_width(format);
+            b->cols[b->ncols].is_signed = sample_kind[f] == SK_I64;
+            b->cols[b->ncols].buf = &b->buf[f];
+            b->ncols++;
+        }
+    }
+    b->records = PyList_New(0);
+    if (b->records == NULL) {
+        columns_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* Room for `n` samples in every column. */
+static int
+columns_grow(columns_builder *b, size_t n)
+{
+    if (n <= b->cap) {
+        return 0;
+    }
+    for (int i = 0; i < b->ncols; i++) {
+        if (column_reserve(&b->buf[b->cols[i].field], (n - b->count) * b->cols[i].width) < 0) {
+            return -1;
+        }
+    }
+    if (b->chain_slot >= 0 && column_reserve(&b->offsets, 8 * (n + 1 - b->count)) < 0) {
+        return -1;
+    }
+    b->cap = n;
+    return 0;
+}
+
+/* Reserve room for every sample that `bytes` of records can hold (at most
+   max_records, when >= 0): each column at once, so that nothing is copied as
+   the drain goes. Each sample_type bit brings at least 8 bytes. */
+static int
+columns_hint(columns_builder *b, uint64_t bytes, Py_ssize_t max_records)
+{
+    uint64_t n = bytes / (8 + 8 * (uint64_t)__builtin_popcountll(b->sample_type));
+    if (max_records >= 0 && (uint64_t)max_records < n) {
+        n = (uint64_t)max_records;
+    }
+    if (columns_grow(b, (size_t)n) < 0) {
+        return -1;
+    }
+    /* the chains cannot hold more words than the records */
+    return b->chain_slot >= 0 ? column_reserve(&b->flat, (size_t)(bytes / 8) * 8) : 0;
+}
+
+/* One record: a sample into the columns, anything else decoded into records. */
+static int
+columns_add(columns_builder *b, const unsigned char *rec, size_t size)
+{
+    if (rd_u32(rec) != PERF_RECORD_SAMPLE) {
+        PyObject *r = decode_record((PyObject *)b->decoder, rec, size);
+        if (r == NULL) {
+            return -1;
+        }
+        int rc = PyList_Append(b->records, r);
+        Py_DECREF(r);
+        return rc;
+    }
+    perfsys_state *st = b->decoder->st;
+    const decode_config *c = &b->cfg;   /* every event as the drain began: one layout */
+    decode_config picked_copy;
+    if (!b->uniform) {
+        const decode_config *picked;
+        PERFSYS_BEGIN_CRITICAL((PyObject *)b->decoder);
+        picked = decode_pick(b->decoder, rec, size, -1);
+        if (picked != NULL) {
+            picked_copy = *picked;
+        }
+        PERFSYS_END_CRITICAL();
+        if (picked == NULL) {
+            return -1;
+        }
+        c = &picked_copy;
+    }
+    if (c->fields != b->fields) {
+        decode_error(st, rec, size, -1, "its event lays samples out unlike the others "
+                     "(an event added to the Decoder during the drain)");
+        return -1;
+    }
+    sample_parts parts;
+    if (decode_sample_parts(st, c, rec, size, -1, &parts, 0) < 0) {
+        return -1;               /* with objects == 0 it holds no reference */
+    }
+    if (b->count == b->cap && columns_grow(b, b->cap ? 2 * b->cap : 1024) < 0) {
+        return -1;
+    }
+    for (int i = 0; i < b->ncols; i++) {
+        column_buf *col = b->cols[i].buf;
+        sample_slot_t v = parts.slot[b->cols[i].slot];
+        if (parts.objmask != 0 && ((parts.objmask >> b->cols[i].field) & 1)) {
+            v.u = 0;             /* stack_user_dyn_size when the stack is empty */
+        }
+        unsigned char *dst = col->p + col->len;
+        switch (b->cols[i].width) {
+        case 2: {
+            uint16_t x = (uint16_t)v.u;
+            memcpy(dst, &x, 2);
+            break;
+        }
+        case 4: {
+            uint32_t x = b->cols[i].is_signed ? (uint32_t)(int32_t)v.i : (uint32_t)v.u;
+            memcpy(dst, &x, 4);
+            break;
+        }
+        default:
+            memcpy(dst, &v.u, 8);
+        }
+        col->len += b->cols[i].width;
+    }
+    if (b->chain_slot >= 0) {
+        uint32_t nr = 0;
+        const unsigned char *src = NULL;
+        for (int i = 0; i < parts.narr; i++) {
+            if (parts.arr[i].slot == b->chain_slot) {
+                nr = parts.arr[i].n;
+                src = parts.arr[i].src;
+            }
+        }
+        if (column_reserve(&b->flat, 8 * (size_t)nr) < 0) {
+            return -1;
+        }
+        if (b->count == 0) {
+            memset(b->offsets.p, 0, 8);
+            b->offsets.len = 8;
+        }
+        if (nr != 0) {
+            memcpy(b->flat.p + b->flat.len, src, 8 * (size_t)nr);
+            b->flat.len += 8 * (size_t)nr;
+        }
+        uint64_t end = b->flat.len / 8;
+        memcpy(b->offsets.p + b->offsets.len, &end, 8);
+        b->offsets.len += 8;
+    }
+    b->count++;
+    return 0;
+}
+
+/* A memoryview of `format` over the column's bytearray, cut to what it holds. */
+static PyObject *
+columns_view(column_buf *c, const char *format)
+{
+    if (c->ba == NULL) {
+        c->ba = PyByteArray_FromStringAndSize(NULL, 0);
+        if (c->ba == NULL) {
+            return NULL;
+        }
+    }
+    else if (PyByteArray_Resize(c->ba, (Py_ssize_t)c->len) < 0) {
+        return NULL;
+    }
+    c->cap = c->len;
+    PyObject *raw = PyMemoryView_FromObject(c->ba);
+    if (raw == NULL) {
+        return NULL;
+    }
+    PyObject *view = PyObject_CallMethod(raw, "cast", "s", format);
+    Py_DECREF(raw);
+    return view;
+}
+
+/* The SampleColumns, and the builder freed (also on failure). */
+static PyObject *
+columns_finish(columns_builder *b, PyObject **keep)
+{
+    perfsys_state *st = b->decoder->st;
+    PyObject *r = PyStructSequence_New(st->decode.sample_columns_type);
+    if (r == NULL) {
+        columns_free(b);
+        return NULL;
+    }
+    Py_ssize_t i = 0;
+    PyObject *v = PyLong_FromSize_t(b->count);
+    if (v == NULL) {
+        goto fail;
+    }
+    PyStructSequence_SetItem(r, i++, v);
+    for (int f = 0; f < S_NFIELDS; f++) {
+        const char *format = column_format(f);
+        if (format == NULL) {
+            continue;
+        }
+        v = (b->fields >> f) & 1 ? columns_view(&b->buf[f], format) : Py_NewRef(Py_None);
+        if (v == NULL) {
+            goto fail;
+        }
+        PyStructSequence_SetItem(r, i++, v);
+    }
+    if (b->chain_slot >= 0) {
+        if (b->count == 0) {
+            if (column_reserve(&b->offsets, 8) < 0) {
+                goto fail;
+            }
+            memset(b->offsets.p, 0, 8);
+            b->offsets.len = 8;
+        }
+        if ((v = columns_view(&b->offsets, "Q")) == NULL) {
+            goto fail;
+        }
+        PyStructSequence_SetItem(r, i++, v);
+        if ((v = columns_view(&b->flat, "Q")) == NULL) {
+            goto fail;
+        }
+        PyStructSequence_SetItem(r, i++, v);
+    }
+    else {
+        PyStructSequence_SetItem(r, i++, Py_NewRef(Py_None));
+        PyStructSequence_SetItem(r, i++, Py_NewRef(Py_None));
+    }
+    PyStructSequence_SetItem(r, i, Py_NewRef(b->records));
+    for (int k = 0; k < S_NFIELDS + 2; k++) {
+        PyObject *ba = columns_spare_buf(b, k)->ba;
+        keep[k] = ba != NULL ? Py_NewRef(ba) : NULL;
+    }
+    columns_free(b);
+    return r;
+fail:
+    Py_DECREF(r);
+    columns_free(b);
+    return NULL;
+}
+
+/* ---- counting ---- */
+
+/* An open-addressing table of distinct u64 sequences (keys point into the
+   caller's buffer) and their counts. */
+typedef struct {
+    uint64_t hash;
+    const unsigned char *key;    /* n u64, not necessarily aligned */
+    size_t n;
+    uint64_t count;
+} count_slot;
+
+typedef struct {
+    count_slot *slots;
+    size_t mask;
+    size_t used;
+} count_table;
+
+static inline uint64_t
+count_hash(const unsigned char *k, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (size_t i = 0; i < n; i++) {
+        h ^= rd_u64(k + 8 * i);
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h | 1;                /* 0 marks an empty slot */
+}
+
+static int
+count_grow(count_table *t)
+{
+    size_t cap = t->slots ? (t->mask + 1) * 2 : 1024;
+    count_slot *s = PyMem_Calloc(cap, sizeof(count_slot));
+    if (s == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (t->slots) {
+        for (size_t i = 0; i <= t->mask; i++) {
+            if (t->slots[i].hash) {
+                size_t j = t->slots[i].hash & (cap - 1);
+                while (s[j].hash) {
+                    j = (j + 1) & (cap - 1);
+                }
+                s[j] = t->slots[i];
+            }
+        }
+        PyMem_Free(t->slots);
+    }
+    t->slots = s;
+    t->mask = cap - 1;
+    return 0;
+}
+
+static int
+count_add(count_table *t, const unsigned char *key, size_t n)
+{
+    if (t->slots == NULL || (t->used + 1) * 2 > t->mask + 1) {
+        if (count_grow(t) < 0) {
+            return -1;
+        }
+    }
+    uint64_t h = count_hash(key, n);
+    size_t j = h & t->mask;
+    for (;;) {
+        count_slot *s = &t->slots[j];
+        if (s->hash == 0) {
+            s->hash = h;
+            s->key = key;
+            s->n = n;
+            s->count = 1;
+            t->used++;
+            return 0;
+        }
+        if (s->hash == h && s->n == n && memcmp(s->key, key, n * 8) == 0) {
+            s->count++;
+            return 0;
+        }
+        j = (j + 1) & t->mask;
+    }
+}
+
+/* {tuple or int: count} from the table; as_tuple: keys as tuples of ints. */
+#define COUNT_INT_CACHE 512
+
+static PyObject *
+count_dict(count_table *t, int as_tuple)
+{
+    uint64_t cache_key[COUNT_INT_CACHE];
+    PyObject *cache_obj[COUNT_INT_CACHE] = {NULL};
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; t->slots != NULL && i <= t->mask; i++) {
+        count_slot *s = &t->slots[i];
+        if (!s->hash) {
+            continue;
+        }
+        PyObject *key;
+        if (as_tuple) {
+            key = PyTuple_New((Py_ssize_t)s->n);
+            for (size_t k = 0; key != NULL && k < s->n; k++) {
+                /* chains share frames: the int of a recent address is reused */
+                uint64_t v = rd_u64(s->key + 8 * k);
+                size_t slot = (size_t)((v >> 4) ^ (v >> 16)) & (COUNT_INT_CACHE - 1);
+                PyObject *o = cache_obj[slot];
+                if (o == NULL || cache_key[slot] != v) {
+                    o = PyLong_FromUnsignedLongLong(v);
+                    if (o == NULL) {
+                        Py_CLEAR(key);
+                        break;
+                    }
+                    Py_XDECREF(cache_obj[slot]);
+                    cache_obj[slot] = Py_NewRef(o);
+                    cache_key[slot] = v;
+                }
+                else {
+                    Py_INCREF(o);
+                }
+                PyTuple_SetItem(key, (Py_ssize_t)k, o);
+            }
+        }
+        else {
+            key = PyLong_FromUnsignedLongLong(rd_u64(s->key));
+        }
+        PyObject *c = key ? PyLong_FromUnsignedLongLong(s->count) : NULL;
+        if (c == NULL || PyDict_SetItem(d, key, c) < 0) {
+            Py_XDECREF(key);
+            Py_XDECREF(c);
+            Py_CLEAR(d);
+            break;
+        }
+        Py_DECREF(key);
+        Py_DECREF(c);
+    }
+    for (size_t i = 0; i < COUNT_INT_CACHE; i++) {
+        Py_XDECREF(cache_obj[i]);
+    }
+    return d;
+}
+
+/* A contiguous buffer of 8-byte items (any format with itemsize 8, or bytes). */
+static int
+count_get_u64(PyObject *obj, Py_buffer *view, const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0) {
+        return -1;
+    }
+    const char *f = view->format == NULL ? "B" : view->format;
+    size_t flen = strlen(f);
+    int bytes_like = strcmp(f, "B") == 0 || strcmp(f, "b") == 0 || strcmp(f, "c") == 0;
+    int integer = flen > 0 && strchr("QqLlNn", f[flen - 1]) != NULL &&
+                  (flen == 1 || (flen == 2 && strchr("@=<>!", f[0]) != NULL));
+    if ((bytes_like ? view->len % 8 != 0 : !integer || view->itemsize != 8)) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s must hold 8-byte integers (a memoryview of format 'Q', a numpy "
+                     "uint64 array, or bytes of a multiple of 8), not items of format '%s'",
+                     what, f);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(decode_count_callchains_doc,
+"count_callchains($module, offsets, callchain, /)\n--\n\n"
+"Count the distinct callchains of a SampleColumns: {tuple of addresses: samples}.\n\n"
+"`offsets` and `callchain` are columns.callchain_offsets and columns.callchain (or\n"
+"any buffers of u64 laid out the same way: chain i is\n"
+"callchain[offsets[i]:offsets[i + 1]]). The chains are hashed and compared as\n"
+"the kernel wrote them, PERF_CONTEXT_* markers included; a tuple is made once\n"
+"per distinct chain.");
+
+static PyObject *
+decode_count_callchains(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (core_parse("count_callchains", args, nargs, NULL, NULL, 2, 2, NULL) < 0) {
+        return NULL;
+    }
+    Py_buffer ov, cv;
+    if (count_get_u64(args[0], &ov, "offsets") < 0) {
+        return NULL;
+    }
+    if (count_get_u64(args[1], &cv, "callchain") < 0) {
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    count_table t = {NULL, 0, 0};
+    const unsigned char *off = ov.buf;
+    const unsigned char *flat = cv.buf;
+    size_t noff = (size_t)ov.len / 8, nflat = (size_t)cv.len / 8;
+    uint64_t prev = noff ? rd_u64(off) : 0;
+    if (prev > nflat) {
+        PyErr_Format(PyExc_ValueError, "offsets[0] = %llu is past the callchain's %zu items",
+                     (unsigned long long)prev, nflat);
+        goto done;
+    }
+    for (size_t i = 1; i < noff; i++) {
+        uint64_t o = rd_u64(off + 8 * i);
+        if (o < prev || o > nflat) {
+            PyErr_Format(PyExc_ValueError,
+                         "offsets[%zu] = %llu: offsets must not decrease and must stay "
+                         "within the callchain's %zu items", i, (unsigned long long)o, nflat);
+            goto done;
+        }
+        if (count_add(&t, flat + 8 * prev, (size_t)(o - prev)) < 0) {
+            goto done;
+        }
+        prev = o;
+    }
+    result = count_dict(&t, 1);
+done:
+    PyMem_Free(t.slots);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&cv);
+    return result;
+}
+
+PyDoc_STRVAR(decode_count_values_doc,
+"count_values($module, column, /)\n--\n\n"
+"Count the distinct values of a u64 column (columns.ip, columns.addr, ...):\n"
+"{value: samples}.");
+
+static PyObject *
+decode_count_values(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    Py_buffer v;
+    if (count_get_u64(arg, &v, "column") < 0) {
+        return NULL;
+    }
+    count_table t = {NULL, 0, 0};
+    const unsigned char *p = v.buf;
+    size_t n = (size_t)v.len / 8;
+    PyObject *result = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (count_add(&t, p + 8 * i, 1) < 0) {
+            goto done;
+        }
+    }
+    result = count_dict(&t, 0);
+done:
+    PyMem_Free(t.slots);
+    PyBuffer_Release(&v);
+    return result;
+}
+
+static PyMethodDef decode_methods[] = {
+    {"count_callchains", (PyCFunction)(void (*)(void))decode_count_callchains, METH_FASTCALL,
+     decode_count_callchains_doc},
+    {"count_values", decode_count_values, METH_O, decode_count_values_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- the interfaces used by "ring": columns ---- */
+
+static void *
+decode_columns_new(PyObject *decoder, PyObject **spares)
+{
+    return columns_new(decoder, spares);
+}
+
+static int
+decode_columns_hint(void *builder, uint64_t bytes, Py_ssize_t max_records)
+{
+    return columns_hint(builder, bytes, max_records);
+}
+
+static int
+decode_columns_add(void *builder, const unsigned char *rec, size_t size)
+{
+    return columns_add(builder, rec, size);
+}
+
+static PyObject *
+decode_columns_finish(void *builder, PyObject **keep)
+{
+    return columns_finish(builder, keep);
+}
+
+static void
+decode_columns_free(void *builder)
+{
+    columns_free(builder);
+}
+
 static int
 decode_exec(PyObject *m, perfsys_state *st)
 {
@@ -4321,6 +5108,13 @@ decode_exec(PyObject *m, perfsys_state *st)
         PyModule_AddObjectRef(m, "Decoder", (PyObject *)st->decode.decoder_type) < 0) {
         return -1;
     }
+    st->decode.sample_columns_type = columns_new_type();
+    if (st->decode.sample_columns_type == NULL ||
+        PyModule_AddObjectRef(m, "SampleColumns",
+                              (PyObject *)st->decode.sample_columns_type) < 0 ||
+        PyModule_AddFunctions(m, decode_methods) < 0) {
+        return -1;
+    }
     st->decode.record_error = PyErr_NewExceptionWithDoc(
         "perfsys.RecordError",
         "A record is corrupt or truncated, or does not fit the Decoder's attrs.",
@@ -4342,6 +5136,7 @@ decode_traverse(decode_state *s, visitproc visit, void *arg)
     Py_VISIT(s->branch_entry_type);
     Py_VISIT(s->decoder_type);
     Py_VISIT(s->record_error);
+    Py_VISIT(s->sample_columns_type);
     return 0;
 }
 
@@ -4355,6 +5150,7 @@ decode_clear(decode_state *s)
     Py_CLEAR(s->branch_entry_type);
     Py_CLEAR(s->decoder_type);
     Py_CLEAR(s->record_error);
+    Py_CLEAR(s->sample_columns_type);
 #ifndef Py_GIL_DISABLED
     for (size_t k = 0; k < DECODE_IP_CACHE; k++) {
         Py_CLEAR(s->ip_int[k]);
@@ -4423,6 +5219,7 @@ typedef struct {
     uint64_t lost_records;         /* number of PERF_RECORD_LOST records */
     uint64_t lost_samples;         /* sum of PERF_RECORD_LOST_SAMPLES.lost */
     uint64_t records;              /* records handed out */
+    PyObject *spares[DECODE_COLUMN_SPARES]; /* read_columns(): the last drain's bytearrays */
 } RingObject;
 
 /* The header page's u64 fields lie at multiples of 8. Saying so lets 32-bit x86,
@@ -4533,6 +5330,9 @@ ring_release_resources(RingObject *self)
     if (self->scratch != NULL) {
         PyMem_Free(self->scratch);
         self->scratch = NULL;
+    }
+    for (int k = 0; k < DECODE_COLUMN_SPARES; k++) {
+        Py_CLEAR(self->spares[k]);
     }
 }
 
@@ -4887,16 +5687,32 @@ ring_account(RingObject *self, const unsigned char *rec, size_t size)
     self->records++;
 }
 
-/* Turn the record in self->scratch into a Python object and append it. */
+/* Where a drain puts its records: Python objects into a list (made by
+   `decoder`, or RawRecords when it is None), or samples into columns. */
+typedef struct {
+    PyObject *decoder;
+    PyObject *list;
+    void *columns;               /* a decode_columns_new() builder, or NULL */
+} ring_sink;
+
+/* Hand the record in self->scratch to the sink. */
 static int
-ring_emit(RingObject *self, perfsys_state *st, PyObject *decoder, PyObject *list, size_t size)
+ring_emit(RingObject *self, perfsys_state *st, ring_sink *sink, size_t size)
 {
-    PyObject *obj = decoder == Py_None ? decode_raw_record(st, self->scratch, size)
-                                       : decode_record(decoder, self->scratch, size);
+    if (sink->columns != NULL) {
+        if (decode_columns_add(sink->columns, self->scratch, size) < 0) {
+            return -1;
+        }
+        ring_account(self, self->scratch, size);
+        return 0;
+    }
+    PyObject *obj = sink->decoder == Py_None
+                        ? decode_raw_record(st, self->scratch, size)
+                        : decode_record(sink->decoder, self->scratch, size);
     if (obj == NULL) {
         return -1;
     }
-    int r = PyList_Append(list, obj);
+    int r = PyList_Append(sink->list, obj);
     Py_DECREF(obj);
     if (r < 0) {
         return -1;
@@ -4943,8 +5759,7 @@ ring_take(RingObject *self, uint64_t pos, uint64_t left, uint64_t head, int back
 
 /* Normal mode: records from data_tail up to data_head, oldest first. */
 static int
-ring_read_forward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObject *list,
-                  Py_ssize_t max_records)
+ring_read_forward(RingObject *self, perfsys_state *st, ring_sink *sink, Py_ssize_t max_records)
 {
     uint64_t head = ring_load_head(self);
     uint64_t tail = ring_load_tail(self);
@@ -4957,9 +5772,12 @@ ring_read_forward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObje
                          (unsigned long)(head - tail));
         return -1;
     }
+    if (sink->columns != NULL && decode_columns_hint(sink->columns, head - tail, max_records) < 0) {
+        return -1;
+    }
     while (pos != head && (max_records < 0 || n < max_records)) {
         Py_ssize_t size = ring_take(self, pos, head - pos, head, 0);
-        if (size < 0 || ring_emit(self, st, decoder, list, (size_t)size) < 0) {
+        if (size < 0 || ring_emit(self, st, sink, (size_t)size) < 0) {
             failed = 1;
             break;
         }
@@ -4983,8 +5801,7 @@ ring_read_forward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObje
 /* Overwrite mode: write_backward records from data_head up to the head seen
    by the previous read (at most one data area's worth), newest first. */
 static int
-ring_read_backward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObject *list,
-                   Py_ssize_t max_records)
+ring_read_backward(RingObject *self, perfsys_state *st, ring_sink *sink, Py_ssize_t max_records)
 {
     uint64_t head = ring_load_head(self);
     if ((int64_t)head > 0) {
@@ -5000,12 +5817,15 @@ ring_read_backward(RingObject *self, perfsys_state *st, PyObject *decoder, PyObj
     uint64_t done = 0;
     Py_ssize_t n = 0;
     int failed = 0;
+    if (sink->columns != NULL && decode_columns_hint(sink->columns, span, max_records) < 0) {
+        return -1;
+    }
     while (done < span && (max_records < 0 || n < max_records)) {
         Py_ssize_t size = ring_take(self, head + done, span - done, head, 1);
         if (size == 0) {
             break;      /* overwritten, or never written */
         }
-        if (size < 0 || ring_emit(self, st, decoder, list, (size_t)size) < 0) {
+        if (size < 0 || ring_emit(self, st, sink, (size_t)size) < 0) {
             failed = 1;
             break;
         }
@@ -5039,45 +5859,51 @@ PyDoc_STRVAR(ring_read_doc,
 "that took over during a garbage collection, or in a finalizer) returns [];\n"
 "the running call hands those records out.");
 
-static PyObject *
-ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+/* The arguments of read() and read_columns(): (max_records=-1, decoder=None),
+   the decoder a Decoder (or None when !need_decoder); and the module state. */
+static int
+ring_read_args(PyObject *op, const char *fname, PyObject *const *args, Py_ssize_t nargs,
+               PyObject *kwnames, int need_decoder, Py_ssize_t *max_records,
+               PyObject **decoder, perfsys_state **st)
 {
-    RingObject *self = (RingObject *)op;
     static const char *const names[] = {"max_records", "decoder"};
     PyObject *vals[2];
-    if (core_parse("read", args, nargs, kwnames, names, 0, 2, vals) < 0) {
-        return NULL;
+    if (core_parse(fname, args, nargs, kwnames, names, 0, 2, vals) < 0) {
+        return -1;
     }
-    Py_ssize_t max_records = -1;
+    *max_records = -1;
     if (vals[0] != NULL && vals[0] != Py_None) {
         long long v;
         if (core_int_in(vals[0], "max_records", LLONG_MIN, LLONG_MAX, PY_SSIZE_T_MIN,
                         PY_SSIZE_T_MAX, &v) < 0) {
-            return NULL;
+            return -1;
         }
-        max_records = (Py_ssize_t)v;
-        if (max_records < -1) {
+        *max_records = (Py_ssize_t)v;
+        if (*max_records < -1) {
             PyErr_SetString(PyExc_ValueError, "max_records must be >= 0, or -1 for no limit");
-            return NULL;
+            return -1;
         }
     }
-    PyObject *decoder = vals[1] == NULL ? Py_None : vals[1];
+    *decoder = vals[1] == NULL ? Py_None : vals[1];
     PyObject *module = PyType_GetModule(Py_TYPE(op));
     if (module == NULL) {
-        return NULL;
+        return -1;
     }
-    perfsys_state *st = get_state(module);
-    if (decoder != Py_None && !decode_is_decoder(st, decoder)) {
-        PyErr_Format(PyExc_TypeError, "decoder must be a perfsys.Decoder or None, not %R",
-                     (PyObject *)Py_TYPE(decoder));
-        return NULL;
+    *st = get_state(module);
+    if ((need_decoder || *decoder != Py_None) && !decode_is_decoder(*st, *decoder)) {
+        PyErr_Format(PyExc_TypeError, "%s() needs decoder=, a perfsys.Decoder%s, not %R", fname,
+                     need_decoder ? "" : " or None", (PyObject *)Py_TYPE(*decoder));
+        return -1;
     }
-    PyObject *list = PyList_New(0);
-    if (list == NULL) {
-        return NULL;
-    }
+    return 0;
+}
+
+/* Drain into `sink` under the ring's lock; 0, or -1 with an exception. */
+static int
+ring_drain(RingObject *self, perfsys_state *st, ring_sink *sink, Py_ssize_t max_records)
+{
     int r = -1;
-    PERFSYS_BEGIN_CRITICAL(op);
+    PERFSYS_BEGIN_CRITICAL((PyObject *)self);
     if (ring_check_open(self) == 0) {
         if (self->reading) {
             /* Another read() is under way: a thread that took over while the
@@ -5087,17 +5913,88 @@ ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         }
         else {
             self->reading = 1;
-            r = self->overwrite ? ring_read_backward(self, st, decoder, list, max_records)
-                                : ring_read_forward(self, st, decoder, list, max_records);
+            r = self->overwrite ? ring_read_backward(self, st, sink, max_records)
+                                : ring_read_forward(self, st, sink, max_records);
             self->reading = 0;
         }
     }
     PERFSYS_END_CRITICAL();
-    if (r < 0) {
+    return r;
+}
+
+static PyObject *
+ring_read(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t max_records;
+    PyObject *decoder;
+    perfsys_state *st;
+    if (ring_read_args(op, "read", args, nargs, kwnames, 0, &max_records, &decoder, &st) < 0) {
+        return NULL;
+    }
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return NULL;
+    }
+    ring_sink sink = {decoder, list, NULL};
+    if (ring_drain((RingObject *)op, st, &sink, max_records) < 0) {
         Py_DECREF(list);
         return NULL;
     }
     return list;
+}
+
+PyDoc_STRVAR(ring_read_columns_doc,
+"read_columns($self, /, max_records=-1, decoder)\n--\n\n"
+"Take records out of the ring as read() does, the samples into columns: returns\n"
+"a SampleColumns, with no Python object per sample.\n\n"
+"Each SampleRecord field of a fixed size that the samples carry (misc,\n"
+"identifier, ip, pid, tid, time, addr, id, stream_id, cpu, period, weight,\n"
+"data_src, ...) is one memoryview (format 'Q', or 'i' for pid and tid, 'I' for\n"
+"cpu, 'H' for misc); fields the samples do not carry are None; callchains are\n"
+"callchain_offsets (samples + 1 u64) into one flat callchain array. The fields\n"
+"that are not of a fixed size (read, raw, branch_stack, regs_user, regs_intr,\n"
+"stack_user, aux, branch_counters) are checked and skipped: read() decodes them.\n"
+"The other records (MMAP2, COMM, LOST, ...) are decoded by `decoder` into the\n"
+"records list, in ring order. The decoder's events must lay samples out alike\n"
+"(one sample_type and branch_sample_type); ValueError otherwise. max_records,\n"
+"data_tail, lost-data accounting and errors are as in read().");
+
+static PyObject *
+ring_read_columns(PyObject *op, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t max_records;
+    PyObject *decoder;
+    perfsys_state *st;
+    if (ring_read_args(op, "read_columns", args, nargs, kwnames, 1, &max_records, &decoder,
+                       &st) < 0) {
+        return NULL;
+    }
+    RingObject *self = (RingObject *)op;
+    ring_sink sink = {decoder, NULL, NULL};
+    PERFSYS_BEGIN_CRITICAL(op);
+    sink.columns = decode_columns_new(decoder, self->spares);
+    PERFSYS_END_CRITICAL();
+    if (sink.columns == NULL) {
+        return NULL;
+    }
+    if (ring_drain(self, st, &sink, max_records) < 0) {
+        decode_columns_free(sink.columns);
+        return NULL;
+    }
+    PyObject *keep[DECODE_COLUMN_SPARES] = {NULL};
+    PyObject *r = decode_columns_finish(sink.columns, keep);
+    PERFSYS_BEGIN_CRITICAL(op);
+    for (int k = 0; k < DECODE_COLUMN_SPARES && self->base != NULL; k++) {
+        if (self->spares[k] == NULL) {     /* another drain may have put one back */
+            self->spares[k] = keep[k];
+            keep[k] = NULL;
+        }
+    }
+    PERFSYS_END_CRITICAL();
+    for (int k = 0; k < DECODE_COLUMN_SPARES; k++) {
+        Py_XDECREF(keep[k]);
+    }
+    return r;
 }
 
 PyDoc_STRVAR(ring_discard_doc,
@@ -5475,6 +6372,8 @@ static PyMethodDef ring_methods[] = {
     {"fileno", ring_fileno, METH_NOARGS, ring_fileno_doc},
     {"read", (PyCFunction)(void (*)(void))ring_read, METH_FASTCALL | METH_KEYWORDS,
      ring_read_doc},
+    {"read_columns", (PyCFunction)(void (*)(void))ring_read_columns,
+     METH_FASTCALL | METH_KEYWORDS, ring_read_columns_doc},
     {"discard", ring_discard, METH_NOARGS, ring_discard_doc},
     {"wait", (PyCFunction)(void (*)(void))ring_wait, METH_FASTCALL | METH_KEYWORDS,
      ring_wait_doc},

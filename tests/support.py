@@ -722,3 +722,15 @@ def error_of_close_racing(work: Any, close: Any, after: float = 0.002) -> BaseEx
     t.join()
     assert len(errors) == 1, errors
     return errors[0]
+
+
+def python312() -> str:
+    """A CPython 3.12 or newer (which writes perf maps): this one, or $PERFSYS_PYTHON312."""
+    if sys.version_info >= (3, 12):
+        return sys.executable
+    other = os.environ.get("PERFSYS_PYTHON312", "")
+    if not other or not os.access(other, os.X_OK):
+        pytest.skip(f"Python {sys.version_info.major}.{sys.version_info.minor} has no perf "
+                    "trampoline: set PERFSYS_PYTHON312 to a CPython 3.12+ (CI runs these "
+                    "under the free-threaded 3.14 of ../shared/python314t)")
+    return other

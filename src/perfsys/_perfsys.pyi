@@ -1279,6 +1279,126 @@ class Decoder:
     @property
     def ids(self) -> tuple[int, ...]: ...
 
+# -- columns (decode) --
+
+@final
+class SampleColumns(
+    structseq[Any],
+    tuple[
+        int,
+        memoryview,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        memoryview | None,
+        list[Record],
+    ],
+):
+    """The samples of one RingBuffer.read_columns(), a column per fixed-size field."""
+
+    __match_args__: Final = (
+        "samples",
+        "misc",
+        "identifier",
+        "ip",
+        "pid",
+        "tid",
+        "time",
+        "addr",
+        "id",
+        "stream_id",
+        "cpu",
+        "period",
+        "hw_idx",
+        "regs_user_abi",
+        "stack_user_dyn_size",
+        "weight",
+        "data_src",
+        "transaction",
+        "regs_intr_abi",
+        "phys_addr",
+        "cgroup",
+        "data_page_size",
+        "code_page_size",
+        "callchain_offsets",
+        "callchain",
+        "records",
+    )
+    @property
+    def samples(self) -> int: ...
+    @property
+    def misc(self) -> memoryview: ...
+    @property
+    def identifier(self) -> memoryview | None: ...
+    @property
+    def ip(self) -> memoryview | None: ...
+    @property
+    def pid(self) -> memoryview | None: ...
+    @property
+    def tid(self) -> memoryview | None: ...
+    @property
+    def time(self) -> memoryview | None: ...
+    @property
+    def addr(self) -> memoryview | None: ...
+    @property
+    def id(self) -> memoryview | None: ...
+    @property
+    def stream_id(self) -> memoryview | None: ...
+    @property
+    def cpu(self) -> memoryview | None: ...
+    @property
+    def period(self) -> memoryview | None: ...
+    @property
+    def hw_idx(self) -> memoryview | None: ...
+    @property
+    def regs_user_abi(self) -> memoryview | None: ...
+    @property
+    def stack_user_dyn_size(self) -> memoryview | None: ...
+    @property
+    def weight(self) -> memoryview | None: ...
+    @property
+    def data_src(self) -> memoryview | None: ...
+    @property
+    def transaction(self) -> memoryview | None: ...
+    @property
+    def regs_intr_abi(self) -> memoryview | None: ...
+    @property
+    def phys_addr(self) -> memoryview | None: ...
+    @property
+    def cgroup(self) -> memoryview | None: ...
+    @property
+    def data_page_size(self) -> memoryview | None: ...
+    @property
+    def code_page_size(self) -> memoryview | None: ...
+    @property
+    def callchain_offsets(self) -> memoryview | None: ...
+    @property
+    def callchain(self) -> memoryview | None: ...
+    @property
+    def records(self) -> list[Record]: ...
+
+def count_callchains(offsets: Buffer, callchain: Buffer, /) -> dict[tuple[int, ...], int]: ...
+def count_values(column: Buffer, /) -> dict[int, int]: ...
+
 # -- ring --
 
 @final
@@ -1308,6 +1428,10 @@ class RingBuffer:
     def read(self, max_records: int | None = -1, *, decoder: Decoder) -> list[Record]: ...
     @overload
     def read(self, max_records: int | None, decoder: Decoder) -> list[Record]: ...
+    @overload
+    def read_columns(self, max_records: int | None = -1, *, decoder: Decoder) -> SampleColumns: ...
+    @overload
+    def read_columns(self, max_records: int | None, decoder: Decoder) -> SampleColumns: ...
     def discard(self) -> int: ...
     def wait(self, timeout: float | None = None) -> int: ...
     def read_aux(self) -> bytes: ...

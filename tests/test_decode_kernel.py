@@ -76,7 +76,9 @@ def test_cpu_clock_samples_and_task_records() -> None:
     assert libc.prctl(16, old_name) == 0  # PR_GET_NAME
     try:
         ident = ioctls.ID(fd)
-        with perfsys.RingBuffer(fd, 32) as ring, open(path, "rb") as f:
+        # read once at the end: room for every record of the window (~500 samples with
+        # their callchains)
+        with perfsys.RingBuffer(fd, 64) as ring, open(path, "rb") as f:
             ioctls.ENABLE(fd)
             spin(0.05)
             # an executable file mapping: PERF_RECORD_MMAP2

@@ -1,6 +1,8 @@
 /* A deterministic workload for comparing counts with perf stat: touches PAGES fresh
    anonymous pages (one page fault each) and sleeps SLEEPS times for 1 ms (one voluntary
-   context switch each), then exits with status STATUS. Usage: touch_sleep PAGES SLEEPS STATUS */
+   context switch each), then exits with status STATUS. Usage: touch_sleep PAGES SLEEPS STATUS
+   The pages are kept from transparent huge pages (a kernel with THP "always" would fault
+   them in 2 MiB at a time); where THP is not built in, madvise fails and nothing changes. */
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -17,6 +19,7 @@ int main(int argc, char **argv)
                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)
             return 101;
+        (void)madvise((void *)p, (size_t)(pages * size), MADV_NOHUGEPAGE);
         for (long i = 0; i < pages; i++)
             p[i * size] = 1;
     }

@@ -1,5 +1,6 @@
-"""Helpers every test area shares: opening events, tracefs lookups, raw system calls,
-workloads, records built as the kernel lays them out, and a struct-based record parser.
+"""Helpers every test area shares: opening events (hardware ones too), tracefs lookups,
+raw system calls, sysctls, workloads, records built as the kernel lays them out, and a
+struct-based record parser.
 
 Attrs are built with ``perfsys.perf_event_attr(type=..., config=..., **fields)`` directly:
 its keyword init takes every field by its kernel name, bitfields and union members too.
@@ -28,6 +29,7 @@ import pytest
 
 import perfsys
 from perfsys import constants as C
+from perfsys.events import PMU, EventCatalog, FormatField
 
 PAGE = mmap.PAGESIZE
 TRACEFS = Path("/sys/kernel/tracing")
@@ -182,6 +184,83 @@ def touch_pages(n: int) -> None:
             m[i * PAGE] = 1
     finally:
         m.close()
+
+
+# -- hardware PMUs, their format terms, kernel sysctls -----------------------------------
+
+HARDWARE = {
+    "instructions": C.PERF_COUNT_HW_INSTRUCTIONS,
+    "cycles": C.PERF_COUNT_HW_CPU_CYCLES,
+}
+"""The generic hardware events every hardware test tries, by perf's name."""
+
+SYSCTL = Path("/proc/sys/kernel")
+
+
+def open_hardware(name: str, group_fd: int = -1, **fields: Any) -> int:
+    """A PERF_TYPE_HARDWARE event of this thread (HARDWARE[name]); skips the test where the
+    machine has no PMU that counts it."""
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_HARDWARE, config=HARDWARE[name], **fields)
+    try:
+        return perf_event_open(a, 0, -1, group_fd)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.EOPNOTSUPP, errno.ENODEV):
+            pytest.skip(f"no hardware PMU counts {name} here ({errno.errorcode[e.errno]})")
+        raise
+
+
+def pmu_with_terms(*terms: str) -> tuple[PMU, dict[str, FormatField]]:
+    """The first PMU whose sysfs format has all of `terms`; skips the test where none has."""
+    for pmu in EventCatalog().pmus.values():
+        if all(t in pmu.formats for t in terms):
+            return pmu, {t: pmu.formats[t] for t in terms}
+    pytest.skip(f"no PMU with the format terms {', '.join(terms)} in sysfs")
+
+
+def term_fields(formats: dict[str, FormatField], *set_terms: str) -> dict[str, int]:
+    """The attr's config fields with each of `set_terms` (one-bit flags) set to 1."""
+    out: dict[str, int] = {}
+    for t in set_terms:
+        f = formats[t]
+        out[f.config] = f.insert(out.get(f.config, 0), 1)
+    return out
+
+
+@contextmanager
+def sysctl(name: str, value: int) -> Iterator[None]:
+    """kernel.<name> set to value for the block, then put back; skips the test where the
+    sysctl is missing or not writable here."""
+    path = SYSCTL / name
+    if not path.exists():
+        pytest.skip(f"no kernel.{name} sysctl here")
+    old = path.read_text()
+    try:
+        path.write_text(f"{value}\n")
+    except OSError as e:
+        pytest.skip(f"cannot set kernel.{name}: {e.strerror}")
+    try:
+        yield
+    finally:
+        path.write_text(old)
+
+
+PAGE_FIELDS = {
+    name: getattr(perfsys.perf_event_mmap_page, name).offset
+    for name in ("capabilities", "index", "pmc_width")
+}
+CAP_USER_RDPMC = perfsys._perfsys._abi_bits["perf_event_mmap_page.cap_user_rdpmc"]
+
+
+def header_page(fd: int) -> dict[str, int]:
+    """The header page's capabilities, index and pmc_width, read through a mapping of
+    our own (native byte order, as the kernel writes them)."""
+    with mmap.mmap(fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ) as m:
+        caps = struct.unpack_from("=Q", m, PAGE_FIELDS["capabilities"])[0]
+        return {
+            "cap_user_rdpmc": caps >> CAP_USER_RDPMC & 1,
+            "index": struct.unpack_from("=I", m, PAGE_FIELDS["index"])[0],
+            "pmc_width": struct.unpack_from("=H", m, PAGE_FIELDS["pmc_width"])[0],
+        }
 
 
 # -- records as the kernel lays them out (decoding tests) -------------------------------

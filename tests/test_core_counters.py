@@ -7,7 +7,7 @@ import os
 import time
 
 import pytest
-from support import TE, TR, opened, spin, touch_pages
+from support import HARDWARE, TE, TR, opened, spin, touch_pages
 
 import perfsys
 from perfsys import constants as C
@@ -60,15 +60,17 @@ def test_context_switches_count_sleeps() -> None:
     assert count >= 10
 
 
-def test_hardware_cycles_or_enoent() -> None:
-    a = perfsys.perf_event_attr(type=C.PERF_TYPE_HARDWARE, config=C.PERF_COUNT_HW_INSTRUCTIONS,
+@pytest.mark.hardware
+@pytest.mark.parametrize("event", list(HARDWARE))
+def test_hardware_counts_or_enoent(event: str) -> None:
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_HARDWARE, config=HARDWARE[event],
                                 exclude_kernel=1)
     try:
         fd = perfsys.perf_event_open(a, 0, -1)
     except FileNotFoundError as e:
         assert e.errno == errno.ENOENT
         assert "no hardware PMU" in str(e)
-        pytest.skip("no hardware PMU: instructions -> ENOENT")
+        pytest.skip(f"no hardware PMU counts {event} here (ENOENT)")
     try:
         spin()
         assert perfsys.read_value(fd) > 0

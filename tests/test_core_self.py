@@ -8,7 +8,7 @@ import os
 import struct
 
 import pytest
-from support import PAGE, opened, spin
+from support import HARDWARE, PAGE, opened, spin
 
 import perfsys
 from perfsys import constants as C
@@ -54,13 +54,15 @@ def test_times_are_none_without_them_in_read_format() -> None:
         assert before <= value <= perfsys.read_value(fd)  # page faults go on meanwhile
 
 
-def test_hardware_counter_path_matches_the_page() -> None:
-    a = perfsys.perf_event_attr(type=C.PERF_TYPE_HARDWARE, config=C.PERF_COUNT_HW_INSTRUCTIONS,
+@pytest.mark.hardware
+@pytest.mark.parametrize("event", list(HARDWARE))
+def test_hardware_counter_path_matches_the_page(event: str) -> None:
+    a = perfsys.perf_event_attr(type=C.PERF_TYPE_HARDWARE, config=HARDWARE[event],
                                 exclude_kernel=1, exclude_hv=1)
     try:
         fd = perfsys.perf_event_open(a, 0, -1)
     except FileNotFoundError:
-        pytest.skip("no hardware PMU: instructions -> ENOENT")
+        pytest.skip(f"no hardware PMU counts {event} here (ENOENT)")
     try:
         with perfsys.SelfCounter(fd) as counter:
             value, _, _, path = counter.read()

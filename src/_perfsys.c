@@ -1906,12 +1906,39 @@ core_cycles(void)
     return (uint64_t)lo | ((uint64_t)hi << 32);
 }
 #  define CORE_HAVE_CYCLES 1
+#  define CORE_RDPMC_INDEX_OK(idx) 1
 #elif defined(__aarch64__)
-/* The time counter is readable from EL0 on every Linux arm64 system; the PMU
-   counters (mrs pmevcntr<n>_el0) are not read here: perfsys falls back to
-   read(2) on aarch64. */
-#  define CORE_HAVE_RDPMC 0
-static inline __attribute__((unused)) uint64_t /* no user-space read uses it yet */
+/* PMUv3 from EL0 (allowed when kernel.perf_user_access=1 and the event asked
+   for it with the PMU's rdpmc term): the page's index is the counter + 1, and
+   counter 31 is the cycle counter PMCCNTR_EL0, the others PMEVCNTR<n>_EL0, as
+   in the kernel's tools/lib/perf. The time counter is readable from EL0 on
+   every Linux arm64 system. */
+#  define CORE_HAVE_RDPMC 1
+#  define CORE_PMEVCNTR(n)                                                 \
+    case n:                                                                \
+        __asm__ __volatile__("mrs %0, pmevcntr" #n "_el0" : "=r"(v));      \
+        break
+static inline uint64_t
+core_rdpmc(uint32_t counter)
+{
+    uint64_t v = 0;
+    switch (counter) {
+    CORE_PMEVCNTR(0); CORE_PMEVCNTR(1); CORE_PMEVCNTR(2); CORE_PMEVCNTR(3);
+    CORE_PMEVCNTR(4); CORE_PMEVCNTR(5); CORE_PMEVCNTR(6); CORE_PMEVCNTR(7);
+    CORE_PMEVCNTR(8); CORE_PMEVCNTR(9); CORE_PMEVCNTR(10); CORE_PMEVCNTR(11);
+    CORE_PMEVCNTR(12); CORE_PMEVCNTR(13); CORE_PMEVCNTR(14); CORE_PMEVCNTR(15);
+    CORE_PMEVCNTR(16); CORE_PMEVCNTR(17); CORE_PMEVCNTR(18); CORE_PMEVCNTR(19);
+    CORE_PMEVCNTR(20); CORE_PMEVCNTR(21); CORE_PMEVCNTR(22); CORE_PMEVCNTR(23);
+    CORE_PMEVCNTR(24); CORE_PMEVCNTR(25); CORE_PMEVCNTR(26); CORE_PMEVCNTR(27);
+    CORE_PMEVCNTR(28); CORE_PMEVCNTR(29); CORE_PMEVCNTR(30);
+    default:
+        __asm__ __volatile__("mrs %0, pmccntr_el0" : "=r"(v));
+        break;
+    }
+    return v;
+}
+#  define CORE_RDPMC_INDEX_OK(idx) ((idx) <= 32) /* counters 0-30, the cycle counter 31 */
+static inline uint64_t
 core_cycles(void)
 {
     uint64_t v;
@@ -2063,8 +2090,9 @@ core_self_read_syscall(core_self_counter *self)
 PyDoc_STRVAR(core_self_read_doc,
 "read($self, /)\n--\n\n"
 "Read the counter: (value, time_enabled, time_running, path). path is \"rdpmc\"\n"
-"when the value came from the rdpmc instruction through the header page's\n"
-"seqlock (cap_user_rdpmc set and the event on a hardware counter: index != 0);\n"
+"when the value came from the counter itself through the header page's seqlock\n"
+"(rdpmc on x86-64, mrs of the PMU counter on aarch64; cap_user_rdpmc set and\n"
+"the event on a hardware counter: index != 0);\n"
 "time_enabled and time_running then come from the page, advanced to now when\n"
 "cap_user_time is set. Otherwise path is \"read\": one read(2) with the\n"
 "SelfCounter's read_format, and the times are None unless it has\n"
@@ -2108,7 +2136,8 @@ core_self_read(PyObject *op, PyObject *Py_UNUSED(ignored))
             }
             idx = CORE_PG(pg, uint32_t, PERFSYS_OFFSETOF(perf_event_mmap_page, index));
             count = CORE_PG(pg, int64_t, PERFSYS_OFFSETOF(perf_event_mmap_page, offset));
-            if (PERFSYS_BITFIELD(caps, perf_event_mmap_page, cap_user_rdpmc) == 0 || idx == 0) {
+            if (PERFSYS_BITFIELD(caps, perf_event_mmap_page, cap_user_rdpmc) == 0 || idx == 0 ||
+                !CORE_RDPMC_INDEX_OK(idx)) {
                 break; /* not on a hardware counter user space may read */
             }
             uint16_t width = CORE_PG(pg, uint16_t, PERFSYS_OFFSETOF(perf_event_mmap_page, pmc_width));
@@ -2255,11 +2284,11 @@ static PyGetSetDef core_self_getset[] = {
 
 PyDoc_STRVAR(core_self_doc,
 "SelfCounter(fd, read_format=0)\n--\n\n"
-"Self-monitoring read of one counter through its mmap'ed header page: rdpmc\n"
-"where the page allows it (x86-64), read(2) otherwise. Maps one page of fd\n"
-"(which must not have a ring buffer of another size); the fd stays the\n"
-"caller's. read_format must be the event's attr.read_format, without\n"
-"PERF_FORMAT_GROUP.");
+"Self-monitoring read of one counter through its mmap'ed header page: the\n"
+"counter itself where the page allows it (x86-64, aarch64), read(2) otherwise.\n"
+"Maps one page of fd (which must not have a ring buffer of another size); the\n"
+"fd stays the caller's. read_format must be the event's attr.read_format,\n"
+"without PERF_FORMAT_GROUP.");
 
 static PyType_Slot core_self_slots[] = {
     {Py_tp_new, core_self_new},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -79,11 +80,13 @@ def test_reads_of_a_pipe_are_refused_and_never_block(call: str) -> None:
 
 def test_reads_of_a_regular_file_are_refused() -> None:
     # perfsys checks a descriptor number the first time it reads it: this one (high, so
-    # that no counter of an earlier test had it) is new to it.
+    # that no counter of an earlier test had it, and under the descriptor limit, 1024
+    # where nothing raised it) is new to it.
+    high = min(4000, resource.getrlimit(resource.RLIMIT_NOFILE)[0] - 8)
     with tempfile.TemporaryFile() as f:
         f.write((12345).to_bytes(8, sys.byteorder))
         f.flush()
-        fd = fcntl.fcntl(f.fileno(), fcntl.F_DUPFD_CLOEXEC, 4000)
+        fd = fcntl.fcntl(f.fileno(), fcntl.F_DUPFD_CLOEXEC, high)
         try:
             for call in (perfsys.read_value, perfsys.read,
                          lambda fd: perfsys.read_into(fd, bytearray(8))):

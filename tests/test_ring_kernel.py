@@ -422,14 +422,19 @@ def test_context_switch_records() -> None:
 
 
 def test_wait_wakes_for_data_and_reports_hangup() -> None:
-    """wait() returns POLLIN when the kernel wakes the reader, POLLHUP once the task exits."""
+    """wait() returns POLLIN when the kernel wakes the reader, POLLHUP once the task exits.
+
+    The child makes its system calls, then blocks on the pipe again until the first
+    wait() has returned: a task that has exited makes the kernel's poll report POLLHUP
+    alone, so a child that could exit before the reader is scheduled would race it."""
     r, w = os.pipe()
     child = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import os, ctypes, sys; os.read(int(sys.argv[1]), 1);"
-            "[ctypes.CDLL(None).syscall(int(sys.argv[2])) for _ in range(3)]",
+            "[ctypes.CDLL(None).syscall(int(sys.argv[2])) for _ in range(3)];"
+            "os.read(int(sys.argv[1]), 1)",
             str(r),
             str(SYS_NR["getpid"]),
         ],
@@ -443,14 +448,15 @@ def test_wait_wakes_for_data_and_reports_hangup() -> None:
                 assert ring.wait(0) == 0
                 ioctls.ENABLE(fd)
                 os.write(w, b"x")
-                assert ring.wait(10) & select.POLLIN
-                child.wait(10)
+                assert ring.wait(60) == select.POLLIN  # the child waits for the second byte
                 seen = ring.read()
+                os.write(w, b"x")
+                assert child.wait(60) == 0
                 while True:
-                    ev = ring.wait(10)
+                    ev = ring.wait(60)
                     if ev & select.POLLHUP:
                         break
-                    assert ev
+                    assert ev == select.POLLIN
                     seen += ring.read()
                 seen += ring.read()
                 assert ring.wait(0) & select.POLLHUP
@@ -461,7 +467,7 @@ def test_wait_wakes_for_data_and_reports_hangup() -> None:
             os.close(fd)
     finally:
         os.close(w)
-        child.wait(10)
+        child.wait(60)
 
 
 def test_read_with_a_decoder() -> None:

@@ -529,8 +529,15 @@ def test_decoder_errors_stop_the_ring_at_the_record() -> None:
 @pytest.mark.thread_unsafe(reason="counts every sample of 6000 system calls: copies sampling at "
                                   "once reach the kernel's sample-rate limit, which drops samples")
 def test_concurrent_readers_hand_out_each_record_once() -> None:
+    """Two threads read one ring while this one makes 6000 sampled system calls: each
+    sample is handed out once, and every one either reaches a reader or is lost.
+
+    Readers that are not scheduled in time let the ring fill, and the kernel drops
+    samples. It reports them in a LOST record written before the next record that fits,
+    so the ones dropped last are in no record at all: the event's own count of lost
+    samples (PERF_FORMAT_LOST) is the one to add."""
     st = SAMPLE_TID | SAMPLE_TIME
-    fd = open_getpid_tracepoint(sample_type=st)
+    fd = open_getpid_tracepoint(sample_type=st, read_format=perfsys.constants.PERF_FORMAT_LOST)
     n = 6000
     got: list[list[int]] = [[], []]
     done = threading.Event()
@@ -558,10 +565,13 @@ def test_concurrent_readers_hand_out_each_record_once() -> None:
             ioctls.DISABLE(fd)
             done.set()
             for t in threads:
-                t.join(30)
-            lost = ring.lost
+                t.join(60)
+                assert not t.is_alive()
+            reported = ring.lost
+            lost = perfsys.read(fd, perfsys.constants.PERF_FORMAT_LOST).lost
     finally:
         os.close(fd)
     times = got[0] + got[1]
+    assert lost is not None and reported <= lost
     assert len(times) + lost == n
     assert len(set(times)) == len(times) and 0 not in times

@@ -102,13 +102,23 @@ def test_cpu_fan_out() -> None:
         s = Sampler("cpu-clock", cpus=cpus, period=1_000_000, sample_type=SAMPLE)
     except PermissionError as err:
         pytest.skip(f"CPU-wide events are not allowed here: {err}")
+    def busy_on(cpu: int) -> None:
+        os.sched_setaffinity(0, {cpu})  # this thread only
+        spin(0.05)
+
+    # cpu-clock does not tick on an idle CPU (the tick stops there): a thread pinned
+    # to each CPU gives each one something to sample.
+    workers = [threading.Thread(target=busy_on, args=(cpu,)) for cpu in cpus]
     with s:
         assert len(s.rings) == len(cpus)
         s.start()
-        spin(0.05)
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
         got = s.stop()
     samples = [x for x in got if isinstance(x, perfsys.SampleRecord)]
-    assert {x.cpu for x in samples} == set(cpus)  # cpu-clock ticks on idle CPUs too
+    assert {x.cpu for x in samples} == set(cpus)
     assert [x.time for x in samples] == sorted(x.time for x in samples)
 
 
